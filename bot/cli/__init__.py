@@ -1,0 +1,32 @@
+"""The ``campaign-bot`` command line: thin commands that parse, call a service and print."""
+
+from __future__ import annotations
+
+import click
+
+from bot import __version__
+from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
+from bot.cli.content import check, library_group, preview
+from bot.cli.schedule import cancel, db, deliveries, pause, post, queue, resume, run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="campaign-bot")
+def cli() -> None:
+    """Campaign bot: sourced advocacy posts on a schedule, for Telegram, X, Mastodon, Bluesky."""
+
+
+cli.add_command(check)
+cli.add_command(preview)
+cli.add_command(library_group)
+for command in (run, post, queue, cancel, pause, resume, deliveries, db):
+    cli.add_command(command)
+
+
+for command in (broadcast, broadcasts, cancel_broadcast, subscribers):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Run the command line."""
+    cli(prog_name="campaign-bot")

@@ -1,0 +1,146 @@
+"""Commands that read the content: check, preview, library list."""
+
+from __future__ import annotations
+
+import click
+
+from bot.cli.common import (
+    EXIT_CONTENT,
+    config_option,
+    fail,
+    json_option,
+    load,
+    print_json,
+)
+from bot.config import CHANNEL_NAMES, LANGUAGES
+from bot.library import KINDS, Library, load_library, unknown_message
+from bot.render import Renderer, RenderError, strip_isolates
+from bot.render.check import check_campaign
+
+
+@click.command()
+@config_option
+@json_option
+def check(config_path: str | None, as_json: bool) -> None:
+    """Validate config and library and render every item for every channel and language.
+
+    Exit 0 when clean, 1 on content errors, 2 on configuration or usage errors.
+    """
+    loaded = load(config_path)
+    report = check_campaign(loaded)
+    if as_json:
+        print_json(report.as_json())
+    else:
+        renders = sum(len(r) for r in report.renders.values())
+        unreviewed = sum(1 for rs in report.renders.values() for r in rs if not r.reviewed)
+        for problem in report.problems:
+            click.echo(f"ERROR {problem}", err=True)
+        click.echo(
+            f"{len(report.library.items)} items, {len(report.library.targets)} targets, "
+            f"{renders} renders ({unreviewed} unreviewed, not published unless "
+            f"publish_unreviewed is true), {len(report.problems)} problems"
+        )
+    if not report.ok:
+        raise SystemExit(EXIT_CONTENT)
+
+
+def _library(config_path: str | None) -> tuple[Library, Renderer, list[str], list[str]]:
+    loaded = load(config_path)
+    library, problems = load_library(loaded.library_dir)
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    settings = loaded.settings
+    return (
+        library,
+        Renderer(library, settings),
+        settings.enabled_channels,
+        settings.campaign.languages,
+    )
+
+
+@click.command()
+@click.argument("item_id")
+@click.option("--channel", help="Only this channel (telegram, x, mastodon, bluesky, console).")
+@click.option("--lang", help="Only this language (en, ar, ckb).")
+@click.option("--raw", is_flag=True, help="Print exactly the post text and nothing else.")
+@config_option
+def preview(
+    item_id: str, channel: str | None, lang: str | None, raw: bool, config_path: str | None
+) -> None:
+    """Show the rendered post(s) of ITEM_ID with length and limit."""
+    library, renderer, channels, languages = _library(config_path)
+    try:
+        item = library.get(item_id)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    if channel is not None and channel not in CHANNEL_NAMES:
+        fail(unknown_message("channel", channel, CHANNEL_NAMES))
+    if lang is not None and lang not in LANGUAGES:
+        fail(unknown_message("language", lang, LANGUAGES))
+    chosen_channels = [channel] if channel else channels
+    chosen_langs = [lang] if lang else [code for code in languages if code in item.text]
+    if raw and len(chosen_channels) * len(chosen_langs) != 1:
+        fail("--raw prints one post: add --channel and --lang")
+    failed = False
+    for ch in chosen_channels:
+        for code in chosen_langs:
+            try:
+                post = renderer.render(item, ch, code)
+            except RenderError as exc:
+                click.echo(f"── {ch} · {code}: ERROR {exc}", err=True)
+                failed = True
+                continue
+            if raw:
+                click.echo(post.text)
+                continue
+            state = "reviewed" if post.reviewed else "UNREVIEWED (not published)"
+            fits = "ok" if post.fits else f"OVER BY {post.length - post.limit}"
+            click.echo(f"── {ch} · {code} · {post.length}/{post.limit} {fits} · {state}")
+            if post.content_warning:
+                click.echo(f"[CW: {post.content_warning}]")
+            click.echo(post.text)
+            click.echo()
+    if failed:
+        raise SystemExit(EXIT_CONTENT)
+
+
+@click.group(name="library")
+def library_group() -> None:
+    """Browse the message library."""
+
+
+@library_group.command(name="list")
+@click.option("--kind", type=click.Choice(KINDS), help="Only items of this kind.")
+@click.option("--topic", help="Only items with this topic.")
+@config_option
+@json_option
+def library_list(
+    kind: str | None, topic: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """List library items with kind, topics and languages."""
+    library, _, _, _ = _library(config_path)
+    items = library.select(kinds=[kind] if kind else [], topics=[topic] if topic else [])
+    if topic and not items:
+        topics = {t for i in library.items.values() for t in i.topics}
+        if topic not in topics:
+            fail(unknown_message("topic", topic, topics))
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": i.id,
+                    "kind": i.kind,
+                    "topics": list(i.topics),
+                    "languages": list(i.text),
+                    "reviewed": list(i.reviewed),
+                    "source": i.source.link if i.source else None,
+                }
+                for i in items
+            ]
+        )
+        return
+    for i in items:
+        langs = " ".join(c if i.is_reviewed(c) else f"{c}*" for c in i.text)
+        summary = strip_isolates(i.text.get("en") or next(iter(i.text.values())))
+        click.echo(f"{i.id:<34} {i.kind:<8} {','.join(i.topics):<22} {langs:<12} {summary[:60]}")
+    click.echo(f"{len(items)} items (* = unreviewed translation)")

@@ -1,0 +1,364 @@
+"""Load and validate the campaign configuration and settings; the only reader of os.environ."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+LANGUAGES = {"en": "English", "ar": "Arabic", "ckb": "Sorani Kurdish"}
+RTL_LANGUAGES = frozenset({"ar", "ckb"})
+CHANNEL_NAMES = ("console", "telegram", "x", "mastodon", "bluesky")
+DEFAULT_CONFIG = "config/campaign.yaml"
+
+
+class ConfigError(Exception):
+    """A configuration problem a person must fix; exit code 2."""
+
+
+# Environment settings: name -> (default, help). The README lists every one (a test checks it).
+SETTINGS: dict[str, tuple[str, str]] = {
+    "CAMPAIGN_CONFIG": (DEFAULT_CONFIG, "Path of the campaign YAML file (same as --config)."),
+    "DATABASE_URL": (
+        "",
+        "SQLAlchemy URL of the database; empty: SQLite in DATA_DIR. "
+        "Heroku's postgres:// is accepted.",
+    ),
+    "DATA_DIR": ("data", "Folder for the embedded SQLite database."),
+    "LOG_LEVEL": ("INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    "TELEGRAM_BOT_TOKEN": ("", "Bot token from @BotFather; enables Telegram."),
+    "TELEGRAM_CHANNEL_ID": ("", "Channel or group to publish to: @name or -100... id."),
+    "TELEGRAM_API_BASE_URL": (
+        "https://api.telegram.org",
+        "Root of the Bot API server (for a self-hosted Bot API server).",
+    ),
+    "TELEGRAM_WEBHOOK_URL": ("", "Public HTTPS URL for webhook mode; empty: long polling."),
+    "TELEGRAM_WEBHOOK_SECRET": ("", "Secret token Telegram sends with each webhook call."),
+    "PORT": ("8080", "Port the webhook server listens on."),
+    "X_CONSUMER_KEY": ("", "X API key (OAuth 1.0a)."),
+    "X_CONSUMER_SECRET": ("", "X API key secret."),
+    "X_ACCESS_TOKEN": ("", "X access token with read and write permission."),
+    "X_ACCESS_TOKEN_SECRET": ("", "X access token secret."),
+    "MASTODON_API_BASE_URL": ("", "Mastodon instance URL, e.g. https://mastodon.social."),
+    "MASTODON_ACCESS_TOKEN": ("", "Mastodon access token with write:statuses."),
+    "BLUESKY_HANDLE": ("", "Bluesky handle, e.g. campaign.bsky.social."),
+    "BLUESKY_APP_PASSWORD": ("", "Bluesky app password (not the account password)."),
+    "BLUESKY_BASE_URL": ("", "XRPC base URL of the PDS; empty: Bluesky's default."),
+}
+
+# The environment variables each channel needs before it can publish.
+CHANNEL_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "console": (),
+    "telegram": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID"),
+    "x": ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"),
+    "mastodon": ("MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"),
+    "bluesky": ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD"),
+}
+
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: str) -> timedelta:
+    """Parse a duration such as ``15m``, ``2h`` or ``14d``."""
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise ValueError(f"expected a duration like 30s, 15m, 2h or 14d, got {value!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; expected an IANA name such as Asia/Baghdad"
+        ) from None
+    return value
+
+
+def _language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"unknown language {value!r}; expected one of {', '.join(LANGUAGES)}")
+    return value
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _hhmm(value: str) -> str:
+    try:
+        time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected a time HH:MM, got {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
+Language = Annotated[str, AfterValidator(_language)]
+Duration = Annotated[str, AfterValidator(_duration)]
+ClockTime = Annotated[str, AfterValidator(_hhmm)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Campaign(_Strict):
+    name: str
+    description: str = ""
+    default_language: Language = "en"
+    languages: list[Language] = Field(default_factory=lambda: ["en", "ar", "ckb"], min_length=1)
+    time_zone: TimeZone = "Asia/Baghdad"
+    hashtags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _default_enabled(self) -> Campaign:
+        if self.default_language not in self.languages:
+            raise ValueError(
+                f"default_language {self.default_language!r} is not in languages {self.languages}"
+            )
+        return self
+
+
+class ChannelOptions(_Strict):
+    enabled: bool = True
+    languages: list[Language] | None = None
+    link_preview: bool = False  # telegram
+    threads: bool = False  # x: split a long item into a reply chain
+    max_posts_per_day: int = Field(default=10, ge=0)  # x: X charges per post
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"  # mastodon
+    max_characters: int | None = Field(default=None, ge=1)  # override the channel's limit
+
+
+class Blackout(_Strict):
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("expected a time with a zone, e.g. 2017-07-11T09:00:00+03:00")
+        return value.astimezone(UTC)
+
+
+class Pick(_Strict):
+    kinds: list[Literal["finding", "demand", "action", "update"]] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list)
+
+
+class Rule(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    cron: str | None = None
+    every: Duration | None = None
+    at: datetime | None = None
+    time_zone: TimeZone | None = None
+    channels: list[str] = Field(min_length=1)
+    languages: list[Language] | None = None
+    pick: Pick = Field(default_factory=Pick)
+    start: datetime | None = None
+    end: datetime | None = None
+    max_count: int | None = Field(default=None, ge=1)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Rule:
+        given = [k for k in ("cron", "every", "at") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a rule needs exactly one of cron, every or at (got {given or 'none'})"
+            )
+        for key in ("at", "start", "end"):
+            value = getattr(self, key)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(
+                    f"{key}: expected a time with a zone, e.g. 2026-12-01T09:00+03:00"
+                )
+        return self
+
+
+class Schedule(_Strict):
+    misfire_grace: Duration = "15m"
+    rotation_window: Duration = "14d"
+    topic_weights: dict[str, float] = Field(default_factory=dict)
+    blackouts: list[Blackout] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class Reminders(_Strict):
+    default_time: ClockTime = "18:00"
+    quiet_start: ClockTime = "22:00"
+    quiet_end: ClockTime = "08:00"
+    every: Duration = "1m"
+
+
+class Broadcast(_Strict):
+    rate: float = Field(default=25.0, gt=0, le=1000)
+    paid: bool = False
+
+
+class Settings(_Strict):
+    """The validated campaign configuration."""
+
+    campaign: Campaign
+    library: str = "../messages"
+    publish_unreviewed: bool = False
+    staff: list[int] = Field(default_factory=list)
+    approvals_required: int = Field(default=0, ge=0, le=1)
+    channels: dict[str, ChannelOptions] = Field(default_factory=dict)
+    schedule: Schedule = Field(default_factory=Schedule)
+    reminders: Reminders = Field(default_factory=Reminders)
+    broadcast: Broadcast = Field(default_factory=Broadcast)
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: dict[str, ChannelOptions]) -> dict[str, ChannelOptions]:
+        for name in value:
+            if name not in CHANNEL_NAMES:
+                raise ValueError(
+                    f"unknown channel {name!r}; expected one of {', '.join(CHANNEL_NAMES)}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _rules_use_known_channels(self) -> Settings:
+        for rule in self.schedule.rules:
+            for name in rule.channels:
+                if name not in self.channels:
+                    raise ValueError(
+                        f"rule {rule.id!r} names channel {name!r}, which is not under channels"
+                    )
+        return self
+
+    @property
+    def enabled_channels(self) -> list[str]:
+        return [name for name, opts in self.channels.items() if opts.enabled]
+
+    def channel_languages(self, channel: str) -> list[str]:
+        opts = self.channels.get(channel)
+        return list(opts.languages) if opts and opts.languages else list(self.campaign.languages)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.campaign.time_zone)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Settings together with where they came from."""
+
+    settings: Settings
+    path: Path
+
+    @property
+    def library_dir(self) -> Path:
+        return (self.path.parent / self.settings.library).resolve()
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling (see README, Configuration)"
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        value = problem.get("input")
+        shown = "" if problem["type"] == "missing" else f" (got {value!r})"
+        if isinstance(value, dict):
+            shown = ""
+        lines.append(f"  {where}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None) -> LoadedConfig:
+    """Read and validate the campaign YAML; raise ConfigError with file, key and value."""
+    chosen = Path(path or env("CAMPAIGN_CONFIG"))
+    try:
+        raw: Any = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{chosen}: configuration file not found; pass --config PATH or set CAMPAIGN_CONFIG"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{chosen}: expected a mapping of settings at the top level")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(chosen, exc)) from None
+    return LoadedConfig(settings=settings, path=chosen.resolve())
+
+
+_dotenv_cache: dict[Path, dict[str, str | None]] = {}
+
+
+def _dotenv() -> dict[str, str | None]:
+    here = Path.cwd()
+    if here not in _dotenv_cache:
+        path = here / ".env"
+        _dotenv_cache[here] = dotenv_values(path) if path.is_file() else {}
+    return _dotenv_cache[here]
+
+
+def env(name: str) -> str:
+    """Return an environment setting: the process environment, then ``.env``, then its default."""
+    if name not in SETTINGS:
+        raise KeyError(f"unknown setting {name}")
+    value = os.environ.get(name)
+    if value is None:
+        value = _dotenv().get(name)
+    return value if value else SETTINGS[name][0]
+
+
+def missing_credentials(channel: str) -> list[str]:
+    """Return the environment variables a channel needs that are not set."""
+    return [name for name in CHANNEL_CREDENTIALS[channel] if not env(name)]
+
+
+def has_any_credentials(channels: list[str]) -> bool:
+    """Tell whether any publishing channel has at least one credential set."""
+    return any(env(name) for ch in channels for name in CHANNEL_CREDENTIALS[ch])
+
+
+def database_url() -> str:
+    """Return the SQLAlchemy URL: DATABASE_URL (postgres:// accepted) or SQLite in DATA_DIR."""
+    url = env("DATABASE_URL")
+    if not url:
+        folder = Path(env("DATA_DIR"))
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{folder / 'campaign.sqlite3'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def secret_values() -> list[str]:
+    """Return every secret currently set, so logs and errors can redact them."""
+    names = [n for n in SETTINGS if re.search(r"TOKEN|SECRET|PASSWORD|KEY", n)]
+    return [v for v in (env(n) for n in names) if v and len(v) >= 6]

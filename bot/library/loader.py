@@ -1,0 +1,162 @@
+"""Load the message library from YAML files and report every problem with its file and item."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bot.library.models import Item, Target
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the content, located as precisely as we can."""
+
+    file: str
+    message: str
+    item: str | None = None
+    channel: str | None = None
+    lang: str | None = None
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            f"{k} {v}"
+            for k, v in (("item", self.item), ("channel", self.channel), ("lang", self.lang))
+            if v
+        )
+        return f"{self.file}: {where + ': ' if where else ''}{self.message}"
+
+
+@dataclass
+class Library:
+    """The validated items and targets, and where each item came from."""
+
+    root: Path
+    items: dict[str, Item] = field(default_factory=dict)
+    targets: dict[str, Target] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def get(self, item_id: str) -> Item:
+        """Return an item, or raise KeyError naming the closest ids."""
+        try:
+            return self.items[item_id]
+        except KeyError:
+            raise KeyError(unknown_message("item", item_id, self.items)) from None
+
+    def select(
+        self, kinds: Iterable[str] = (), topics: Iterable[str] = (), ids: Iterable[str] = ()
+    ) -> list[Item]:
+        """Return items matching all given filters, in library order."""
+        kinds, topics, ids = set(kinds), set(topics), set(ids)
+        return [
+            item
+            for item in self.items.values()
+            if (not kinds or item.kind in kinds)
+            and (not topics or topics & set(item.topics))
+            and (not ids or item.id in ids)
+        ]
+
+
+def unknown_message(what: str, value: str, known: Iterable[str]) -> str:
+    """Return ``unknown X 'v'`` with the closest known names, for errors people can act on."""
+    choices = sorted(known)
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    listing = "" if close or len(choices) > 12 else f"; known: {', '.join(choices)}"
+    return f"unknown {what} {value!r}{hint}{listing}"
+
+
+def _describe(error: ValidationError) -> list[str]:
+    out = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        out.append(f"{where}: {message}" if where else message)
+    return out
+
+
+def _read_yaml(path: Path, rel: str, problems: list[Problem]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(rel, f"malformed YAML{line}: {reason}"))
+        return None
+
+
+def load_library(root: Path) -> tuple[Library, list[Problem]]:
+    """Load every ``*.yaml`` in ``root``; return the library and the problems found."""
+    library = Library(root=root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        return library, [Problem(str(root), "library folder not found")]
+    for path in sorted(root.glob("*.yaml")):
+        rel = path.name
+        data = _read_yaml(path, rel, problems)
+        if data is None:
+            continue
+        if not isinstance(data, dict) or not ({"items", "targets"} & data.keys()):
+            problems.append(Problem(rel, "expected a mapping with 'items:' or 'targets:'"))
+            continue
+        for key in data:
+            if key not in ("items", "targets"):
+                problems.append(Problem(rel, f"unknown top-level key {key!r}"))
+        for index, raw in enumerate(data.get("targets") or []):
+            _add_target(library, raw, rel, index, problems)
+        for index, raw in enumerate(data.get("items") or []):
+            _add_item(library, raw, rel, index, problems)
+    for item in library.items.values():
+        for target in item.targets:
+            if target not in library.targets:
+                problems.append(
+                    Problem(
+                        library.files[item.id],
+                        unknown_message("target", target, library.targets),
+                        item=item.id,
+                    )
+                )
+    return library, problems
+
+
+def _label(raw: Any, index: int) -> str:
+    return str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else f"#{index + 1}"
+
+
+def _add_item(library: Library, raw: Any, rel: str, index: int, problems: list[Problem]) -> None:
+    label = _label(raw, index)
+    try:
+        item = Item.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(Problem(rel, message, item=label) for message in _describe(exc))
+        return
+    if item.id in library.items:
+        first = library.files[item.id]
+        problems.append(Problem(rel, f"duplicate id (first defined in {first})", item=item.id))
+        return
+    library.items[item.id] = item
+    library.files[item.id] = rel
+
+
+def _add_target(library: Library, raw: Any, rel: str, index: int, problems: list[Problem]) -> None:
+    label = _label(raw, index)
+    try:
+        target = Target.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(Problem(rel, f"target: {m}", item=label) for m in _describe(exc))
+        return
+    if target.id in library.targets:
+        problems.append(Problem(rel, "duplicate target id", item=target.id))
+        return
+    library.targets[target.id] = target

@@ -1,0 +1,201 @@
+"""Render library items into posts per channel and language in a sandboxed Jinja2 environment."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+)
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from bot.channels import Link
+from bot.config import RTL_LANGUAGES, Settings
+from bot.library import Item, Library
+from bot.render.bidi import isolate, isolate_runs, strip_isolates
+from bot.render.limits import RULES
+
+
+class RenderError(Exception):
+    """A template could not render an item: syntax error, unknown variable, missing citation."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A post ready for one channel, with its measured length and whether it may be published."""
+
+    item_id: str
+    channel: str
+    lang: str
+    text: str
+    length: int
+    limit: int
+    reviewed: bool
+    links: tuple[Link, ...] = ()
+    content_warning: str | None = None
+
+    @property
+    def fits(self) -> bool:
+        return self.length <= self.limit
+
+
+@dataclass
+class _LinkMaker:
+    """Formats links for one channel and remembers the ones whose display differs from the URL."""
+
+    channel: str
+    rtl: bool
+    made: list[Link] = field(default_factory=list)
+
+    def __call__(self, url: Any, label: Any = None) -> str | Markup:
+        url = str(url)
+        if self.channel == "telegram":
+            return Markup('<a href="{}">{}</a>').format(url, label or url)
+        if self.channel == "bluesky":
+            # Bluesky counts the URL in full; show the host and link it with a facet instead.
+            parts = urlsplit(url)
+            shown = parts.netloc.removeprefix("www.") + ("/…" if parts.path.strip("/") else "")
+            self.made.append(Link(display=shown, url=url))
+        else:
+            shown = url
+        shown = isolate(shown) if self.rtl else shown
+        return f"{label} {shown}" if label else shown
+
+
+def _labels(root: Path) -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = {}
+    for path in sorted((root / "locales").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        labels[path.stem] = {str(k): str(v) for k, v in data.items()}
+    return labels
+
+
+class Renderer:
+    """Renders items through ``messages/templates`` for each channel and language."""
+
+    def __init__(self, library: Library, settings: Settings) -> None:
+        self.library = library
+        self.settings = settings
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(library.root / "templates"),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.startswith("telegram/")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.labels = _labels(library.root)
+
+    def template_name(self, channel: str, kind: str) -> str:
+        return f"{channel}/{kind}.j2"
+
+    def render(self, item: Item, channel: str, lang: str) -> Rendered:
+        """Render one item for one channel and language, or raise RenderError."""
+        if lang not in item.text:
+            raise RenderError(f"missing translation: no {lang!r} text")
+        rtl = lang in RTL_LANGUAGES
+        links = _LinkMaker(channel, rtl)
+        context = self._context(item, channel, lang, links)
+        name = self.template_name(channel, item.kind)
+        try:
+            template = self.env.get_template(name)
+            text = template.render(context).strip()
+        except TemplateNotFound:
+            raise RenderError(f"template {name} not found") from None
+        except TemplateSyntaxError as exc:
+            raise RenderError(
+                f"template syntax error in {exc.name or name} line {exc.lineno}: {exc.message}"
+            ) from None
+        except UndefinedError as exc:
+            raise RenderError(f"unknown variable in {name}: {exc.message}") from None
+        except TemplateError as exc:
+            raise RenderError(f"template error in {name}: {exc}") from None
+        self._require_citation(item, channel, text, links.made)
+        rule = RULES[channel]
+        override = self.settings.channels.get(channel)
+        limit = override.max_characters if override and override.max_characters else rule.limit
+        warning = item.content_warning.get(lang) if item.content_warning else None
+        return Rendered(
+            item_id=item.id,
+            channel=channel,
+            lang=lang,
+            text=text,
+            length=rule.measure(text),
+            limit=limit,
+            reviewed=item.is_reviewed(lang),
+            links=tuple(links.made),
+            content_warning=warning,
+        )
+
+    def _context(
+        self, item: Item, channel: str, lang: str, links: Callable[..., Any]
+    ) -> dict[str, Any]:
+        rtl = lang in RTL_LANGUAGES
+        default = self.settings.campaign.default_language
+        ltr: Callable[[str], str] = isolate if rtl else str
+
+        tags = [*item.hashtags, *self.settings.campaign.hashtags]
+        hashtags = [ltr(f"#{tag}") for tag in dict.fromkeys(tags)]
+        targets = []
+        for target_id in item.targets:
+            target = self.library.targets[target_id]
+            handle = target.handles.get(channel)  # type: ignore[call-overload]
+            targets.append(
+                {
+                    "name": target.name_in(lang, default),
+                    "handle": ltr(handle) if handle else None,
+                    "hashtag": ltr(f"#{target.hashtag}"),
+                }
+            )
+        source = None
+        if item.source:
+            source = {
+                "publisher": ltr(item.source.publisher),
+                "title": ltr(item.source.title),
+                "url": item.source.link,
+                "date": ltr(item.source.display_date(lang)),
+            }
+        labels = {**self.labels.get(default, {}), **self.labels.get(lang, {})}
+        body = item.text[lang]
+        return {
+            "item": {
+                "id": item.id,
+                "kind": item.kind,
+                "text": isolate_runs(body) if rtl else body,
+                "hashtags": hashtags,
+                "targets": targets,
+                "source": source,
+                "link": str(item.link) if item.link else None,
+                "topics": list(item.topics),
+            },
+            "t": labels,
+            "lang": lang,
+            "rtl": rtl,
+            "channel": channel,
+            "campaign": {"name": self.settings.campaign.name},
+            "link": links,
+        }
+
+    def _require_citation(self, item: Item, channel: str, text: str, made: list[Link]) -> None:
+        if item.source is None:
+            return
+        url = item.source.link
+        shown = strip_isolates(html.unescape(text) if channel == "telegram" else text)
+        has_url = url in shown or any(link.url == url for link in made)
+        if not has_url or item.source.publisher not in shown:
+            raise RenderError(
+                f"template {self.template_name(channel, item.kind)} dropped the citation "
+                "(the source's publisher and URL must appear in every post of a sourced item)"
+            )
