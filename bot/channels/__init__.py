@@ -1,0 +1,13 @@
+"""Publishing channels behind one protocol."""
+
+from bot.channels.base import (
+    Channel,
+    ChannelError,
+    ErrorKind,
+    Link,
+    Outgoing,
+    Published,
+    SessionStore,
+)
+
+__all__ = ["Channel", "ChannelError", "ErrorKind", "Link", "Outgoing", "Published", "SessionStore"]

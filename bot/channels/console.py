@@ -1,0 +1,31 @@
+"""The console channel: prints what would be posted (dry run), and records it like any delivery."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.channels.base import Outgoing, Published
+
+
+class ConsoleChannel:
+    """Prints each post with channel, language and time instead of publishing it."""
+
+    def __init__(self, name: str = "console", out: TextIO | None = None, *, dry_run: bool = False):
+        self.name = name
+        self.out = out
+        self.dry_run = dry_run
+
+    async def publish(self, post: Outgoing) -> Published:
+        stream = self.out or sys.stdout
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        label = f"{self.name} (dry run)" if self.dry_run else self.name
+        warning = f"[CW: {post.content_warning}]\n" if post.content_warning else ""
+        parts = "\n---\n".join((post.text, *post.continuation))
+        stream.write(f"── {label} · {post.lang} · {post.item_id} · {when}\n{warning}{parts}\n\n")
+        stream.flush()
+        return Published(external_id=f"console:{post.idempotency_key}")
+
+    async def close(self) -> None:
+        return None

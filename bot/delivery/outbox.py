@@ -1,0 +1,232 @@
+"""The outbox: turn due posts into delivery rows, then send them once with classified retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.channels import Channel, ChannelError, ErrorKind, Outgoing
+from bot.clock import Clock
+from bot.config import Settings, parse_duration
+from bot.delivery.notify import Notifier
+from bot.library import Library
+from bot.render import RULES, Renderer, RenderError
+from bot.render.threads import split_thread
+from bot.store import Delivery, DeliveryStatus, Post, PostStatus, Store
+from bot.store.posts import (
+    claim_delivery,
+    due_posts,
+    finish_delivery,
+    ready_deliveries,
+    recover_interrupted,
+    sent_today,
+    set_post_status,
+    write_deliveries,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+MAX_RATE_LIMIT_WAITS = 20
+
+
+def backoff(attempt: int) -> timedelta:
+    """Exponential backoff: 5 s, 10 s, 20 s ... capped at 10 minutes."""
+    return timedelta(seconds=min(600, 5 * 2 ** max(0, attempt - 1)))
+
+
+class Outbox:
+    """Dispatches due posts and sends their deliveries through the channels."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        library: Library,
+        renderer: Renderer,
+        store: Store,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        notifier: Notifier,
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.renderer = renderer
+        self.store = store
+        self.channels = channels
+        self.clock = clock
+        self.notifier = notifier
+        self.grace = parse_duration(settings.schedule.misfire_grace)
+
+    async def recover(self) -> None:
+        """After a crash: deliveries left ``sending`` become ``uncertain``, and staff are told."""
+        for row in recover_interrupted(self.store):
+            await self.notifier.notify_staff(
+                f"Delivery {row.id} ({row.item_id} on {row.channel}, {row.lang}) is uncertain: "
+                "the bot stopped while sending it. Check the channel; it will not be re-sent."
+            )
+
+    def blackout(self, now: datetime) -> str | None:
+        for window in self.settings.schedule.blackouts:
+            if window.start <= now < window.end:
+                return f"blackout until {window.end:%Y-%m-%d %H:%M} UTC: {window.reason}".rstrip(
+                    ": "
+                )
+        return None
+
+    async def dispatch_due(self) -> int:
+        """Decide the fate of every due post; write deliveries for those that go out."""
+        now = self.clock.now()
+        dispatched = 0
+        paused = self.store.is_paused()
+        for post in due_posts(self.store, now):
+            status, reason = self._verdict(post, now, paused)
+            with self.store.sessions.begin() as session:
+                if not set_post_status(session, post.id, (PostStatus.SCHEDULED,), status, reason):
+                    continue  # cancelled or handled by someone else meanwhile
+                if status is PostStatus.DISPATCHED:
+                    write_deliveries(session, post, now, DeliveryStatus.PENDING)
+                    dispatched += 1
+                elif status in (PostStatus.SKIPPED, PostStatus.MISSED):
+                    write_deliveries(session, post, now, DeliveryStatus(status.value), reason)
+            if status is PostStatus.HELD:
+                await self.notifier.notify_staff(
+                    f"Post {post.id} ({post.item_id}, {post.lang}) is due but held: it needs "
+                    f"approval by a second staff member (/approve {post.id})."
+                )
+            elif status is PostStatus.MISSED:
+                await self.notifier.notify_staff(
+                    f"Post {post.id} ({post.item_id}) missed: {reason}"
+                )
+        return dispatched
+
+    def _verdict(self, post: Post, now: datetime, paused: bool) -> tuple[PostStatus, str | None]:
+        if paused:
+            return PostStatus.SKIPPED, "the campaign was paused when it fell due"
+        if (blackout := self.blackout(now)) is not None:
+            return PostStatus.SKIPPED, blackout
+        if now - post.due_at > self.grace:
+            return PostStatus.MISSED, (
+                f"fell due at {post.due_at:%Y-%m-%d %H:%M} UTC, more than "
+                f"{self.settings.schedule.misfire_grace} before the bot could send it"
+            )
+        if post.needs_approval and not post.approved_by:
+            return PostStatus.HELD, "waiting for approval by a second staff member"
+        return PostStatus.DISPATCHED, None
+
+    async def send_ready(self) -> int:
+        """Send every delivery that is ready; return how many were sent."""
+        sent = 0
+        for delivery in ready_deliveries(self.store, self.clock.now()):
+            if self.store.is_paused() or self.blackout(self.clock.now()):
+                return sent
+            sent += await self._send(delivery)
+        return sent
+
+    def _day_start(self) -> datetime:
+        zone = ZoneInfo(self.settings.campaign.time_zone)
+        local = self.clock.now().astimezone(zone)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    async def _send(self, delivery: Delivery) -> int:
+        channel = self.channels.get(delivery.channel)
+        if channel is None:
+            finish_delivery(
+                self.store,
+                delivery.id,
+                DeliveryStatus.FAILED,
+                error=f"channel {delivery.channel} is not configured in this run",
+            )
+            return 0
+        options = self.settings.channels.get(delivery.channel)
+        if (
+            delivery.channel == "x"
+            and options is not None
+            and sent_today(self.store, "x", self._day_start()) >= options.max_posts_per_day
+        ):
+            finish_delivery(
+                self.store,
+                delivery.id,
+                DeliveryStatus.SKIPPED,
+                error=f"X daily cap of {options.max_posts_per_day} posts reached",
+            )
+            return 0
+        try:
+            rendered = self.renderer.render(
+                self.library.get(delivery.item_id), delivery.channel, delivery.lang
+            )
+        except (KeyError, RenderError) as exc:
+            finish_delivery(self.store, delivery.id, DeliveryStatus.FAILED, error=str(exc))
+            await self._tell(delivery, str(exc))
+            return 0
+        if not claim_delivery(self.store, delivery.id, rendered.text):
+            return 0
+        parts = [rendered.text]
+        if not rendered.fits and options is not None and options.threads:
+            parts = split_thread(rendered.text, RULES[delivery.channel].measure, rendered.limit)
+        outgoing = Outgoing(
+            text=parts[0],
+            continuation=tuple(parts[1:]),
+            lang=delivery.lang,
+            item_id=delivery.item_id,
+            idempotency_key=delivery.idempotency_key,
+            content_warning=rendered.content_warning,
+            links=rendered.links,
+        )
+        try:
+            published = await channel.publish(outgoing)
+        except ChannelError as exc:
+            await self._failed(delivery, exc)
+            return 0
+        finish_delivery(
+            self.store,
+            delivery.id,
+            DeliveryStatus.SENT,
+            external_id=published.external_id,
+            url=published.url,
+            error=None,
+        )
+        log.info(
+            "sent %s %s on %s: %s",
+            delivery.item_id,
+            delivery.lang,
+            delivery.channel,
+            published.url or published.external_id,
+        )
+        return 1
+
+    async def _failed(self, delivery: Delivery, exc: ChannelError) -> None:
+        now = self.clock.now()
+        attempts = delivery.attempts + 1
+        if exc.kind is ErrorKind.RATE_LIMITED and attempts < MAX_RATE_LIMIT_WAITS:
+            wait = timedelta(seconds=exc.retry_after or 60)
+            finish_delivery(
+                self.store,
+                delivery.id,
+                DeliveryStatus.PENDING,
+                next_attempt_at=now + wait,
+                error=f"rate limited: {exc.reason}",
+            )
+            return
+        if exc.kind is ErrorKind.TRANSIENT and attempts < MAX_ATTEMPTS:
+            finish_delivery(
+                self.store,
+                delivery.id,
+                DeliveryStatus.PENDING,
+                next_attempt_at=now + backoff(attempts),
+                error=exc.reason,
+            )
+            return
+        status = (
+            DeliveryStatus.UNCERTAIN if exc.kind is ErrorKind.UNCERTAIN else DeliveryStatus.FAILED
+        )
+        finish_delivery(self.store, delivery.id, status, error=exc.reason)
+        await self._tell(delivery, f"{status}: {exc.reason}")
+
+    async def _tell(self, delivery: Delivery, what: str) -> None:
+        await self.notifier.notify_staff(
+            f"Delivery {delivery.id} ({delivery.item_id} on {delivery.channel}, "
+            f"{delivery.lang}) {what}"
+        )

@@ -1,0 +1,149 @@
+"""Staff actions on the schedule shared by the CLI and Telegram: one-off posts and the queue."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.library import Library, unknown_message
+from bot.render import Renderer, RenderError
+from bot.schedule.planner import Planner
+from bot.store import Post, PostError, PostStatus, Store
+from bot.store.posts import create_post, posts_between, sent_today
+
+
+def schedule_post(
+    *,
+    settings: Settings,
+    library: Library,
+    renderer: Renderer,
+    store: Store,
+    item_id: str,
+    channels: list[str],
+    lang: str | None,
+    due_at: datetime,
+    actor: str,
+    via: str,
+) -> Post:
+    """Check and schedule a one-off post; raise PostError saying what is wrong."""
+    try:
+        item = library.get(item_id)
+    except KeyError as exc:
+        raise PostError(str(exc.args[0])) from None
+    if not channels:
+        raise PostError("name at least one channel")
+    for channel in channels:
+        if channel not in settings.enabled_channels:
+            raise PostError(unknown_message("channel", channel, settings.enabled_channels))
+    lang = lang or settings.campaign.default_language
+    if lang not in settings.campaign.languages:
+        raise PostError(unknown_message("language", lang, settings.campaign.languages))
+    if lang not in item.text:
+        raise PostError(f"{item_id} has no {lang} text; languages: {', '.join(item.text)}")
+    if not item.is_reviewed(lang) and not settings.publish_unreviewed:
+        raise PostError(
+            f"the {lang} text of {item_id} is not reviewed; a person must review "
+            "it (add the language to `reviewed`) or set publish_unreviewed: true"
+        )
+    for channel in channels:
+        try:
+            rendered = renderer.render(item, channel, lang)
+        except RenderError as exc:
+            raise PostError(str(exc)) from None
+        threads = channel == "x" and settings.channels["x"].threads
+        if not rendered.fits and not threads:
+            raise PostError(
+                f"{item_id} is {rendered.length - rendered.limit} over the {channel}"
+                f" limit ({rendered.length}/{rendered.limit})"
+            )
+    created = create_post(
+        store,
+        item_id=item_id,
+        lang=lang,
+        channels=channels,
+        due_at=due_at,
+        created_by=actor,
+        via=via,
+        needs_approval=settings.approvals_required > 0,
+    )
+    assert created is not None  # only rule firings can collide
+    return created
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One post to come, from a one-off or a rule."""
+
+    local: str
+    utc: str
+    item: str
+    lang: str
+    channels: list[str]
+    origin: str
+    state: str
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["from"] = data.pop("origin")
+        return data
+
+
+def _row(at: datetime, settings: Settings, **fields: Any) -> QueueRow:
+    local = at.astimezone(settings.zone)
+    return QueueRow(
+        local=local.strftime("%a %Y-%m-%d %H:%M %Z"), utc=at.strftime("%Y-%m-%dT%H:%MZ"), **fields
+    )
+
+
+def build_queue(
+    settings: Settings, library: Library, store: Store, clock: Clock, days: float
+) -> list[QueueRow]:
+    """Everything due in the next ``days``: scheduled and held one-offs, then planned firings."""
+    now = clock.now()
+    rows = []
+    for p in posts_between(
+        store,
+        now - timedelta(days=1),
+        now + timedelta(days=days),
+        (PostStatus.SCHEDULED, PostStatus.HELD),
+    ):
+        state = "needs approval" if p.needs_approval and not p.approved_by else p.status
+        rows.append(
+            _row(
+                p.due_at,
+                settings,
+                item=p.item_id,
+                lang=p.lang,
+                channels=p.channel_list,
+                origin=f"post {p.id}",
+                state=state,
+            )
+        )
+    for o in Planner(settings, library, store, clock).upcoming(days):
+        state = f"skip: {o.skip_reason}" if o.skip_reason else "planned"
+        rows.append(
+            _row(
+                o.fire_at,
+                settings,
+                item=o.item_id or "-",
+                lang=o.lang,
+                channels=list(o.channels),
+                origin=f"rule {o.rule_id}",
+                state=state,
+            )
+        )
+    return sorted(rows, key=lambda r: r.utc)
+
+
+def x_posts_today(settings: Settings, store: Store, clock: Clock) -> tuple[int, int] | None:
+    """Posts sent on X today (campaign time zone) and the daily cap, if X is configured."""
+    options = settings.channels.get("x")
+    if options is None:
+        return None
+    start = (
+        clock.now().astimezone(settings.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    return sent_today(store, "x", start), options.max_posts_per_day

@@ -1,0 +1,37 @@
+"""Storage: SQLAlchemy models, queries and Alembic migrations; SQLite or PostgreSQL."""
+
+from bot.store.models import (
+    FINAL_DELIVERY,
+    ActionCount,
+    AuditEntry,
+    Base,
+    Broadcast,
+    CampaignState,
+    Delivery,
+    DeliveryStatus,
+    Message,
+    Post,
+    PostStatus,
+    RuleState,
+    Subscriber,
+)
+from bot.store.posts import PostError
+from bot.store.state import Store
+
+__all__ = [
+    "FINAL_DELIVERY",
+    "ActionCount",
+    "AuditEntry",
+    "Base",
+    "Broadcast",
+    "CampaignState",
+    "Delivery",
+    "DeliveryStatus",
+    "Message",
+    "Post",
+    "PostError",
+    "PostStatus",
+    "RuleState",
+    "Store",
+    "Subscriber",
+]

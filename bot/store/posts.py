@@ -1,0 +1,323 @@
+"""Queries for posts, their deliveries and the schedule rules' progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.store.models import Delivery, DeliveryStatus, Post, PostStatus, RuleState
+from bot.store.state import Store
+
+
+class PostError(Exception):
+    """A post cannot be changed the way someone asked; the message says why."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_post(
+    store: Store,
+    *,
+    item_id: str,
+    lang: str,
+    channels: Sequence[str],
+    due_at: datetime,
+    created_by: str,
+    via: str,
+    rule_id: str | None = None,
+    occurrence_key: str | None = None,
+    needs_approval: bool = False,
+    status: PostStatus = PostStatus.SCHEDULED,
+    reason: str | None = None,
+) -> Post | None:
+    """Insert a post; return None when its occurrence key already exists."""
+    now = _now()
+    post = Post(
+        item_id=item_id,
+        lang=lang,
+        channels=" ".join(channels),
+        due_at=due_at,
+        status=status,
+        reason=reason,
+        rule_id=rule_id,
+        occurrence_key=occurrence_key,
+        created_by=created_by,
+        needs_approval=needs_approval,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with store.sessions.begin() as session:
+            session.add(post)
+            session.flush()
+            if rule_id is None:
+                store._audit(
+                    session,
+                    created_by,
+                    via,
+                    "post",
+                    {
+                        "post": post.id,
+                        "item": item_id,
+                        "lang": lang,
+                        "channels": list(channels),
+                        "due_at": due_at.isoformat(),
+                    },
+                )
+    except IntegrityError:
+        if occurrence_key is None:
+            raise
+        return None
+    return post
+
+
+def get_post(store: Store, post_id: int) -> Post:
+    with store.sessions() as session:
+        post = session.get(Post, post_id)
+    if post is None:
+        raise PostError(f"no post with id {post_id}; see `campaign-bot queue`")
+    return post
+
+
+def set_post_status(
+    session: Session,
+    post_id: int,
+    expected: Iterable[str],
+    status: PostStatus,
+    reason: str | None = None,
+    approved_by: str | None = None,
+) -> bool:
+    """Move a post to ``status`` only if it is in one of ``expected``; tell whether it moved."""
+    values: dict[str, object] = {"status": status, "updated_at": _now()}
+    if reason is not None:
+        values["reason"] = reason
+    if approved_by is not None:
+        values["approved_by"] = approved_by
+    result = session.execute(
+        update(Post).where(Post.id == post_id, Post.status.in_(list(expected))).values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_post(store: Store, post_id: int, actor: str, via: str) -> Post:
+    """Cancel a post that has not been dispatched yet."""
+    post = get_post(store, post_id)
+    with store.sessions.begin() as session:
+        moved = set_post_status(
+            session,
+            post_id,
+            (PostStatus.SCHEDULED, PostStatus.HELD),
+            PostStatus.CANCELLED,
+            reason=f"cancelled by {actor}",
+        )
+        if not moved:
+            raise PostError(f"post {post_id} is {post.status} and can no longer be cancelled")
+        store._audit(session, actor, via, "cancel", {"post": post_id})
+    return get_post(store, post_id)
+
+
+def approve_post(store: Store, post_id: int, actor: str, via: str) -> Post:
+    """Record a second staff member's approval of a post."""
+    post = get_post(store, post_id)
+    if not post.needs_approval:
+        raise PostError(f"post {post_id} does not need approval")
+    if post.approved_by:
+        raise PostError(f"post {post_id} was already approved by {post.approved_by}")
+    if post.created_by == actor:
+        raise PostError(f"post {post_id} needs approval by a different staff member")
+    with store.sessions.begin() as session:
+        result = session.execute(
+            update(Post)
+            .where(
+                Post.id == post_id,
+                Post.approved_by.is_(None),
+                Post.status.in_([PostStatus.SCHEDULED, PostStatus.HELD]),
+            )
+            .values(approved_by=actor, status=PostStatus.SCHEDULED, updated_at=_now())
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise PostError(f"post {post_id} is {post.status} and cannot be approved")
+        store._audit(session, actor, via, "approve", {"post": post_id})
+    return get_post(store, post_id)
+
+
+def due_posts(store: Store, now: datetime) -> list[Post]:
+    """Return scheduled posts whose time has come, oldest first."""
+    with store.sessions() as session:
+        rows = session.scalars(
+            select(Post)
+            .where(Post.status == PostStatus.SCHEDULED, Post.due_at <= now)
+            .order_by(Post.due_at, Post.id)
+        )
+        return list(rows)
+
+
+def posts_between(
+    store: Store, start: datetime, end: datetime, statuses: Iterable[str]
+) -> list[Post]:
+    with store.sessions() as session:
+        rows = session.scalars(
+            select(Post)
+            .where(Post.status.in_(list(statuses)), Post.due_at >= start, Post.due_at < end)
+            .order_by(Post.due_at, Post.id)
+        )
+        return list(rows)
+
+
+def write_deliveries(
+    session: Session, post: Post, now: datetime, status: DeliveryStatus, error: str | None = None
+) -> None:
+    """Write one delivery row per channel of ``post`` (the outbox), before anything is sent."""
+    for channel in post.channel_list:
+        session.add(
+            Delivery(
+                post_id=post.id,
+                channel=channel,
+                item_id=post.item_id,
+                lang=post.lang,
+                idempotency_key=f"campaign-bot-post-{post.id}-{channel}",
+                status=status,
+                next_attempt_at=now,
+                error=error,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def ready_deliveries(store: Store, now: datetime, limit: int = 50) -> list[Delivery]:
+    with store.sessions() as session:
+        rows = session.scalars(
+            select(Delivery)
+            .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+
+def claim_delivery(store: Store, delivery_id: int, text: str) -> bool:
+    """Mark a pending delivery ``sending`` (committed before the request leaves)."""
+    with store.sessions.begin() as session:
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING)
+            .values(
+                status=DeliveryStatus.SENDING,
+                text=text,
+                attempts=Delivery.attempts + 1,
+                updated_at=_now(),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def finish_delivery(
+    store: Store, delivery_id: int, status: DeliveryStatus, **values: object
+) -> None:
+    with store.sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(status=status, updated_at=_now(), **values)
+        )
+
+
+def recover_interrupted(store: Store) -> list[Delivery]:
+    """Turn deliveries left ``sending`` by a crash into ``uncertain``; return them."""
+    with store.sessions.begin() as session:
+        rows = list(
+            session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.SENDING))
+        )
+        for row in rows:
+            row.status = DeliveryStatus.UNCERTAIN
+            row.error = (
+                "the worker stopped while sending; check the channel and re-post by hand "
+                "if it is missing"
+            )
+            row.updated_at = _now()
+    return rows
+
+
+def list_deliveries(
+    store: Store, since: datetime | None = None, status: str | None = None, limit: int = 500
+) -> list[Delivery]:
+    with store.sessions() as session:
+        query = select(Delivery).order_by(Delivery.id)
+        if since is not None:
+            query = query.where(Delivery.updated_at >= since)
+        if status is not None:
+            query = query.where(Delivery.status == status)
+        return list(session.scalars(query.limit(limit)))
+
+
+def sent_today(store: Store, channel: str, day_start: datetime) -> int:
+    """Count deliveries sent or in flight on a channel since ``day_start``."""
+    with store.sessions() as session:
+        count = session.scalar(
+            select(func.count(Delivery.id)).where(
+                Delivery.channel == channel,
+                Delivery.status.in_(
+                    [DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN]
+                ),
+                Delivery.updated_at >= day_start,
+            )
+        )
+    return int(count or 0)
+
+
+def delivery_history(store: Store, since: datetime) -> list[tuple[str, str, datetime]]:
+    """Return (item, channel, due time) of every post published or planned since ``since``."""
+    with store.sessions() as session:
+        rows = session.execute(
+            select(Post.item_id, Post.channels, Post.due_at).where(
+                Post.due_at >= since,
+                Post.status.in_([PostStatus.SCHEDULED, PostStatus.HELD, PostStatus.DISPATCHED]),
+            )
+        )
+        return [
+            (item, channel, due) for item, channels, due in rows for channel in channels.split()
+        ]
+
+
+def rule_states(store: Store) -> dict[str, RuleState]:
+    with store.sessions() as session:
+        return {row.rule_id: row for row in session.scalars(select(RuleState))}
+
+
+def save_rule_state(session: Session, rule_id: str, cursor: datetime, fired: int) -> None:
+    row = session.get(RuleState, rule_id)
+    if row is None:
+        session.add(RuleState(rule_id=rule_id, cursor=cursor, fired=fired))
+    else:
+        row.cursor = cursor
+        row.fired = fired
+
+
+def delivery_counts(store: Store) -> dict[str, int]:
+    """Count channel deliveries by status."""
+    with store.sessions() as session:
+        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return {status: int(count) for status, count in rows}
+
+
+def list_problem_deliveries(store: Store, limit: int = 30) -> list[Delivery]:
+    """The newest failed, missed and uncertain deliveries: what staff must look at."""
+    with store.sessions() as session:
+        rows = session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.status.in_(
+                    [DeliveryStatus.FAILED, DeliveryStatus.MISSED, DeliveryStatus.UNCERTAIN]
+                )
+            )
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+        return list(rows)

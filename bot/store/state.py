@@ -1,0 +1,109 @@
+"""Campaign state (paused or running), the audit log and channel login sessions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.database import make_engine, make_sessionmaker, upgrade
+from bot.store.models import AuditEntry, CampaignState, ChannelSession
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """The database: an engine, sessions, and the small state every part shares."""
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        if engine is None:
+            if url is None:
+                raise ValueError("Store needs a URL or an engine")
+            engine = make_engine(url)
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
+
+    def upgrade(self) -> None:
+        """Bring the schema up to date."""
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Campaign state: the kill switch.
+
+    def is_paused(self) -> bool:
+        with self.sessions() as session:
+            state = session.get(CampaignState, 1)
+            return bool(state and state.paused)
+
+    def set_paused(self, paused: bool, actor: str, via: str) -> bool:
+        """Pause or resume; return False when it already was in that state."""
+        with self.sessions.begin() as session:
+            state = session.get(CampaignState, 1, with_for_update=True)
+            if state is None:
+                state = CampaignState(id=1, paused=False)
+                session.add(state)
+            if state.paused == paused:
+                return False
+            state.paused = paused
+            state.changed_by = actor
+            state.changed_at = _now()
+            self._audit(session, actor, via, "pause" if paused else "resume", {})
+        return True
+
+    # Audit log.
+
+    def audit(
+        self, actor: str, via: str, action: str, detail: dict[str, Any], allowed: bool = True
+    ) -> None:
+        with self.sessions.begin() as session:
+            self._audit(session, actor, via, action, detail, allowed)
+
+    @staticmethod
+    def _audit(
+        session: Session,
+        actor: str,
+        via: str,
+        action: str,
+        detail: dict[str, Any],
+        allowed: bool = True,
+    ) -> None:
+        session.add(
+            AuditEntry(
+                at=_now(),
+                actor=actor,
+                via=via,
+                action=action,
+                detail=json.dumps(detail, ensure_ascii=False, default=str),
+                allowed=allowed,
+            )
+        )
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        with self.sessions() as session:
+            rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
+            return list(rows)
+
+    # Channel sessions (the SessionStore protocol).
+
+    def load(self, channel: str) -> str | None:
+        with self.sessions() as session:
+            row = session.get(ChannelSession, channel)
+            return row.session if row else None
+
+    def save(self, channel: str, session_string: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(ChannelSession, channel)
+            if row is None:
+                session.add(
+                    ChannelSession(channel=channel, session=session_string, updated_at=_now())
+                )
+            else:
+                row.session = session_string
+                row.updated_at = _now()

@@ -1,0 +1,152 @@
+"""Queries for one supporter: consent, settings, stop, forget, deactivation, chat migration."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from bot.store.models import ActionCount, Message, Subscriber
+from bot.store.state import Store
+
+EDITABLE = frozenset(
+    {
+        "language",
+        "topics",
+        "reminder",
+        "reminder_time",
+        "reminder_weekday",
+        "time_zone",
+        "next_reminder_at",
+        "last_reminded_on",
+    }
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_subscriber(store: Store, chat_id: int) -> Subscriber | None:
+    with store.sessions() as session:
+        return session.get(Subscriber, chat_id)
+
+
+def consent(store: Store, chat_id: int, **defaults: Any) -> Subscriber:
+    """Record consent and activate; a returning supporter keeps nothing from before /forget."""
+    now = _now()
+    with store.sessions.begin() as session:
+        row = session.get(Subscriber, chat_id)
+        if row is None:
+            row = Subscriber(chat_id=chat_id, created_at=now, updated_at=now, **defaults)
+            session.add(row)
+        else:
+            for key, value in defaults.items():
+                setattr(row, key, value)
+        row.consented_at = now
+        row.active = True
+        row.opted_out = False
+        row.inactive_reason = None
+        row.updated_at = now
+    return row
+
+
+def update_subscriber(store: Store, chat_id: int, **changes: Any) -> Subscriber | None:
+    """Change a supporter's settings; unknown fields are a programming error."""
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    with store.sessions.begin() as session:
+        row = session.get(Subscriber, chat_id)
+        if row is None:
+            return None
+        for key, value in changes.items():
+            setattr(row, key, value)
+        row.updated_at = _now()
+    return row
+
+
+def stop(store: Store, chat_id: int) -> bool:
+    """Unsubscribe: keep only the chat id with an opt-out marker."""
+    now = _now()
+    with store.sessions.begin() as session:
+        row = session.get(Subscriber, chat_id)
+        if row is None:
+            return False
+        row.active = False
+        row.opted_out = True
+        row.inactive_reason = "stopped"
+        row.topics = ""
+        row.reminder = "off"
+        row.consented_at = None
+        row.next_reminder_at = None
+        row.last_reminded_on = None
+        row.updated_at = now
+    return True
+
+
+def forget(store: Store, chat_id: int) -> int:
+    """Delete every row about a supporter (settings and queued messages); return rows deleted."""
+    with store.sessions.begin() as session:
+        messages = session.execute(delete(Message).where(Message.chat_id == chat_id))
+        rows = session.execute(delete(Subscriber).where(Subscriber.chat_id == chat_id))
+        return int(messages.rowcount + rows.rowcount)  # type: ignore[attr-defined]
+
+
+def deactivate(store: Store, chat_id: int, reason: str) -> None:
+    """Stop sending to a chat that blocked the bot or no longer exists."""
+    with store.sessions.begin() as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.chat_id == chat_id)
+            .values(active=False, inactive_reason=reason, next_reminder_at=None, updated_at=_now())
+        )
+
+
+def migrate_chat(store: Store, old: int, new: int) -> None:
+    """Move a supporter to the new id Telegram gave their chat."""
+    with store.sessions.begin() as session:
+        if session.get(Subscriber, new) is None:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.chat_id == old)
+                .values(chat_id=new, updated_at=_now())
+            )
+        session.execute(update(Message).where(Message.chat_id == old).values(chat_id=new))
+
+
+def count_action(store: Store, item_id: str, day: str) -> None:
+    """Count one supporter action on an item (aggregate only: no chat id kept)."""
+    with store.sessions.begin() as session:
+        row = session.get(ActionCount, (item_id, day), with_for_update=True)
+        if row is None:
+            session.add(ActionCount(item_id=item_id, day=day, count=1))
+        else:
+            row.count += 1
+
+
+def subscriber_stats(store: Store) -> dict[str, Any]:
+    """Active and inactive counts, and active supporters by language and by topic."""
+    with store.sessions() as session:
+        active = session.scalar(select(func.count()).where(Subscriber.active.is_(True))) or 0
+        inactive = session.scalar(select(func.count()).where(Subscriber.active.is_(False))) or 0
+        languages = dict(
+            session.execute(
+                select(Subscriber.language, func.count())
+                .where(Subscriber.active.is_(True))
+                .group_by(Subscriber.language)
+            ).all()
+        )
+        topics: Counter[str] = Counter()
+        for (value,) in session.execute(
+            select(Subscriber.topics).where(Subscriber.active.is_(True))
+        ).yield_per(10_000):
+            topics.update(value.split())
+    return {
+        "active": int(active),
+        "inactive": int(inactive),
+        "by_language": {k: int(v) for k, v in languages.items()},
+        "by_topic": dict(sorted(topics.items())),
+    }

@@ -1,0 +1,1 @@
+"""Local stand-ins for the networks and channels, used by the tests."""

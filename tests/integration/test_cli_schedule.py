@@ -1,0 +1,149 @@
+"""The scheduling commands as a user runs them: post, queue, cancel, pause, resume, deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.app import build_channels, build_core, build_runtime
+from bot.cli import cli
+from bot.delivery.notify import LogNotifier
+from tests.campaign_factory import Campaign
+
+
+@pytest.fixture
+def env(campaign: Campaign, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Campaign:
+    monkeypatch.setenv("CAMPAIGN_CONFIG", str(campaign.config_path))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return campaign
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def tick_once(campaign: Campaign) -> str:
+    """Run one worker tick in-process with console channels; return what they printed."""
+    import io
+
+    out = io.StringIO()
+    core = build_core(str(campaign.config_path))
+    channels = build_channels(core.settings, core.store, dry_run=True, out=out)
+    runtime = build_runtime(core, channels, LogNotifier())
+    asyncio.run(runtime.worker.tick())
+    core.store.close()
+    return out.getvalue()
+
+
+def test_post_then_run_publishes_once(env: Campaign) -> None:
+    result = run("post", "f-attacks", "--channel", "console", "--json")
+    assert result.exit_code == 0, result.output
+    post_id = json.loads(result.stdout)["id"]
+    printed = tick_once(env)
+    assert printed.count("── console · en · f-attacks") == 1
+    assert tick_once(env) == ""
+    rows = json.loads(run("deliveries", "--json").stdout)
+    assert [(r["post_id"], r["channel"], r["status"]) for r in rows] == [
+        (post_id, "console", "sent")
+    ]
+    assert set(rows[0]) == {
+        "id",
+        "post_id",
+        "item",
+        "channel",
+        "lang",
+        "status",
+        "external_id",
+        "url",
+        "error",
+        "created_at",
+        "updated_at",
+    }
+
+
+def test_post_in_the_future_shows_in_queue_and_can_be_cancelled(env: Campaign) -> None:
+    post_id = json.loads(
+        run("post", "f-attacks", "--channel", "x", "--at", "+2h", "--json").stdout
+    )["id"]
+    queue = json.loads(run("queue", "--json").stdout)
+    [row] = [r for r in queue["posts"] if r["from"] == f"post {post_id}"]
+    assert (row["item"], row["channels"], row["state"]) == ("f-attacks", ["x"], "scheduled")
+    assert row["local"].endswith("+03")
+    assert run("cancel", str(post_id)).stdout == f"post {post_id} cancelled\n"
+    again = run("cancel", str(post_id))
+    assert again.exit_code == 2 and "can no longer be cancelled" in again.stderr
+    assert not [
+        r
+        for r in json.loads(run("queue", "--json").stdout)["posts"]
+        if r["from"] == f"post {post_id}"
+    ]
+
+
+def test_queue_shows_the_campaigns_coming_week(env: Campaign) -> None:
+    result = run("queue", "--days", "7")
+    assert result.exit_code == 0
+    assert "rule daily-finding" in result.stdout
+    assert "rule weekly-action" in result.stdout
+    data = json.loads(run("queue", "--days", "7", "--json").stdout)
+    finding_rows = [r for r in data["posts"] if r["from"] == "rule daily-finding"]
+    assert len(finding_rows) == 7 * 3  # a day each, in en, ar and ckb
+    assert {r["local"][-9:] for r in finding_rows} == {"09:00 +03"}
+    assert data["x_posts_today"] == 0 and data["x_max_posts_per_day"] == 10
+
+
+def test_pause_and_resume(env: Campaign) -> None:
+    assert run("pause").stdout == "campaign paused\n"
+    assert run("pause").stdout == "campaign was already paused\n"
+    assert "PAUSED" in run("queue").stdout
+    run("post", "f-attacks", "--channel", "console")
+    assert tick_once(env) == ""
+    assert run("resume").stdout == "campaign resumed\n"
+    assert tick_once(env) == ""  # skipped while paused: never sent later by surprise
+    rows = json.loads(run("deliveries", "--status", "skipped", "--json").stdout)
+    assert len(rows) == 1 and "paused" in rows[0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["post", "f-atacks", "--channel", "x"], "did you mean f-attacks?"),
+        (["post", "f-attacks", "--channel", "myspace"], "unknown channel 'myspace'"),
+        (["post", "f-attacks", "--channel", "x", "--lang", "ar"], "is not reviewed"),
+        (["post", "f-attacks", "--channel", "x", "--at", "tomorrow"], "cannot read the time"),
+        (["post", "f-attacks", "--channel", "x", "--at", "2026-12-01T09:00"], "has no zone"),
+        (["cancel", "4242"], "no post with id 4242"),
+        (["deliveries", "--since", "yesterday"], "cannot read the time"),
+    ],
+)
+def test_bad_input_is_a_clear_error(env: Campaign, args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_db_upgrade(env: Campaign) -> None:
+    assert run("db", "upgrade").stdout == "database is up to date\n"
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for args in (
+        ["--help"],
+        ["run", "--help"],
+        ["post", "--help"],
+        ["queue", "--help"],
+        ["cancel", "--help"],
+        ["pause", "--help"],
+        ["resume", "--help"],
+        ["deliveries", "--help"],
+        ["check", "--help"],
+        ["preview", "--help"],
+        ["library", "list", "--help"],
+        ["db", "upgrade", "--help"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, args
+        assert "--config" in result.stdout or "Commands:" in result.stdout
