@@ -1,0 +1,1 @@
+"""Telegram: the supporter and staff conversation, and the Bot API transport."""

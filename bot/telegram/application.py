@@ -1,0 +1,157 @@
+"""Build the python-telegram-bot Application and route every kind of update to a handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.telegram import onboarding, staff, supporters
+from bot.telegram.services import SERVICES_KEY, BotServices, services
+
+log = logging.getLogger(__name__)
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+
+PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits are ignored
+SUPPORTER_COMMANDS: dict[str, staff.Handler] = {
+    "start": supporters.start,
+    "settings": onboarding.settings_command,
+    "act": supporters.act,
+    "facts": supporters.facts,
+    "stop": supporters.stop_command,
+    "forget": supporters.forget_command,
+    "privacy": supporters.privacy,
+    "help": supporters.help_command,
+}
+MENU = [
+    ("act", "The current call to action"),
+    ("facts", "The latest findings with sources"),
+    ("settings", "Language, topics, reminders"),
+    ("privacy", "What we keep and why"),
+    ("stop", "Unsubscribe"),
+    ("forget", "Delete everything about you"),
+    ("help", "Help"),
+]
+
+
+ExtraHandlers = Callable[[AnyApplication], None]
+
+
+def build_application(
+    token: str,
+    api_root: str,
+    app_services: BotServices,
+    *,
+    request: BaseRequest | None = None,
+    updates_request: BaseRequest | None = None,
+    extra: Sequence[ExtraHandlers] = (),
+) -> AnyApplication:
+    """Create the Application talking to ``api_root`` (the official server or a local one)."""
+    root = api_root.rstrip("/")
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if updates_request is not None:
+        builder = builder.get_updates_request(updates_request)
+    application = builder.build()
+    application.bot_data[SERVICES_KEY] = app_services
+    register_handlers(application)
+    for register in extra:
+        register(application)
+    register_fallbacks(application)
+    return application
+
+
+def register_handlers(application: AnyApplication) -> None:
+    """Register the supporter and staff commands and the settings buttons."""
+    commands: dict[str, staff.Handler] = {**SUPPORTER_COMMANDS, **staff.COMMANDS}
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
+    application.add_handler(CallbackQueryHandler(onboarding.consent_given, pattern=r"^c:ok$"))
+    application.add_handler(
+        CallbackQueryHandler(supporters.forget_answer, pattern=r"^x:(yes|no)$")
+    )
+    application.add_handler(CallbackQueryHandler(onboarding.button, pattern=r"^[ltfdhzs]:"))
+    application.add_handler(
+        ChatMemberHandler(supporters.chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    application.add_error_handler(_error)
+
+
+def register_fallbacks(application: AnyApplication) -> None:
+    """Last in line: typed text, anything else in private chats, and buttons nobody handles."""
+    application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, _text))
+    application.add_handler(MessageHandler(PRIVATE, supporters.unknown))
+    application.add_handler(CallbackQueryHandler(_expired))
+
+
+async def _text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not await onboarding.typed_text(update, context):
+        await supporters.unknown(update, context)
+
+
+async def _expired(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    app = services(context)
+    await query.answer(app.translate(supporters.user_lang(app, update), "expired"))
+
+
+async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log a failed update and carry on: one odd update must never stop the bot."""
+    log.error("error while handling an update: %s", context.error, exc_info=context.error)
+
+
+async def start(
+    application: AnyApplication,
+    *,
+    webhook_url: str = "",
+    secret: str = "",
+    port: int = 8080,
+) -> None:
+    """Start receiving updates: long polling, or a webhook that checks Telegram's secret."""
+    await application.initialize()
+    await application.bot.set_my_commands([BotCommand(n, d) for n, d in MENU])
+    assert application.updater is not None
+    if webhook_url:
+        path = urlsplit(webhook_url).path.lstrip("/")
+        # PTB's webhook server answers 403 when X-Telegram-Bot-Api-Secret-Token is wrong.
+        await application.updater.start_webhook(
+            listen="0.0.0.0",
+            port=port,
+            url_path=path,
+            webhook_url=webhook_url,
+            secret_token=secret or None,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+    await application.start()
+
+
+async def stop(application: AnyApplication) -> None:
+    """Stop receiving updates and close connections."""
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()

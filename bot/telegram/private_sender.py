@@ -1,0 +1,152 @@
+"""The fan-out's PrivateSender on python-telegram-bot: one message, one chat, classified errors."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from datetime import timedelta
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.channels.base import ErrorKind
+from bot.delivery.private import Keyboard, RecipientError
+from bot.telegram.aiohttp_request import AiohttpRequest
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def classify_recipient(exc: TelegramError) -> RecipientError:
+    """Map a PTB error on a private send to what the fan-out does with the recipient."""
+    message = exc.message
+    lowered = message.lower()
+    if isinstance(exc, RetryAfter):
+        seconds = _retry_after(exc)
+        return RecipientError(
+            ErrorKind.RATE_LIMITED, f"flood control: retry in {seconds:g} s", retry_after=seconds
+        )
+    if isinstance(exc, ChatMigrated):
+        return RecipientError(
+            ErrorKind.TRANSIENT, "the chat moved to a new id", migrate_to=exc.new_chat_id
+        )
+    if isinstance(exc, InvalidToken):
+        return RecipientError(ErrorKind.AUTH, "Telegram rejected the bot token")
+    if isinstance(exc, Forbidden):
+        if "blocked" in lowered:
+            gone = "blocked the bot"
+        elif "deactivated" in lowered:
+            gone = "account deleted"
+        else:
+            gone = f"refused: {message}"
+        return RecipientError(ErrorKind.PERMANENT, f"Telegram: {message}", gone=gone)
+    if isinstance(exc, TimedOut):
+        if "not sent" in lowered.replace("*", ""):
+            return RecipientError(ErrorKind.TRANSIENT, f"not sent: {message}")
+        return RecipientError(
+            ErrorKind.UNCERTAIN, "timed out after sending: Telegram may have delivered it"
+        )
+    if isinstance(exc, BadRequest):
+        if "chat not found" in lowered:
+            return RecipientError(ErrorKind.PERMANENT, "chat not found", gone="chat not found")
+        return RecipientError(ErrorKind.PERMANENT, f"Telegram rejected the message: {message}")
+    if isinstance(exc, NetworkError):
+        return RecipientError(ErrorKind.TRANSIENT, f"network error: {message}")
+    return RecipientError(ErrorKind.TRANSIENT, f"Telegram error: {message}")
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    # PTB 22 warns on reading retry_after unless PTB_TIMEDELTA is set; accept both types.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | float | timedelta = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class BotPrivateSender:
+    """Sends through its own ``telegram.Bot``, whose connection pool serves only the fan-out,
+    so a broadcast never queues the supporters' replies behind it."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self._markups: dict[Keyboard, InlineKeyboardMarkup] = {}
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    async def send(
+        self, chat_id: int, text: str, *, keyboard: Keyboard | None = None, paid: bool = False
+    ) -> int:
+        """Send an HTML message without link preview; raise RecipientError on failure."""
+        try:
+            if not self._ready:
+                await self._initialize()
+            message = await self.bot.send_message(
+                chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+                reply_markup=self._markup(keyboard),
+                allow_paid_broadcast=True if paid else None,
+            )
+        except TelegramError as exc:
+            error = classify_recipient(exc)
+            reason = error.reason.replace(self.bot.token, "[REDACTED]")
+            raise RecipientError(
+                error.kind,
+                reason,
+                retry_after=error.retry_after,
+                gone=error.gone,
+                migrate_to=error.migrate_to,
+            ) from None
+        return message.message_id
+
+    async def close(self) -> None:
+        if self._ready:
+            await self.bot.shutdown()
+            self._ready = False
+
+    async def _initialize(self) -> None:
+        async with self._lock:
+            if not self._ready:
+                await self.bot.initialize()
+                self._ready = True
+
+    def _markup(self, keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+        if not keyboard:
+            return None
+        markup = self._markups.get(keyboard)
+        if markup is None:
+            markup = InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+                    for row in keyboard
+                ]
+            )
+            if len(self._markups) < 256:
+                self._markups[keyboard] = markup
+        return markup
+
+
+def build_private_sender(
+    token: str, api_root: str, *, pool: int = 256, read_timeout: float = 10.0
+) -> BotPrivateSender:
+    """A sender with its own aiohttp connection pool to the Bot API at ``api_root``."""
+    root = api_root.rstrip("/")
+    bot = Bot(
+        token,
+        base_url=f"{root}/bot",
+        base_file_url=f"{root}/file/bot",
+        request=AiohttpRequest(connection_pool_size=pool, read_timeout=read_timeout),
+        get_updates_request=AiohttpRequest(connection_pool_size=1),  # never polls
+    )
+    return BotPrivateSender(bot)
