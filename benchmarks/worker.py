@@ -1,0 +1,107 @@
+"""One measured bot process for the broadcast benchmark: the fan-out, or a baseline loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import RetryAfter, TelegramError
+
+from benchmarks.measure import MemorySampler, cpu_seconds, peak_rss_bytes
+from bot.app import Core
+from bot.clock import SystemClock
+from bot.config import load_config
+from bot.delivery.audience import build_audience
+from bot.delivery.broadcasts import plan_broadcast, progress, start_broadcast
+from bot.delivery.fanout import FanOutOptions
+from bot.delivery.notify import LogNotifier
+from bot.library import load_library
+from bot.render import Renderer
+from bot.store import Store, Subscriber
+from bot.telegram.private_sender import build_private_sender
+
+ITEM = "a-share"
+POLL = 0.25
+
+
+def build(spec: dict[str, Any]) -> Core:
+    loaded = load_config(Path(spec["config"]))
+    library, _ = load_library(loaded.library_dir)
+    store = Store(spec["database"])
+    return Core(loaded, library, Renderer(library, loaded.settings), store, SystemClock())
+
+
+async def fanout(spec: dict[str, Any], core: Core) -> dict[str, Any]:
+    """Start the fan-out like the worker does, queue the broadcast, wait for the last message."""
+    sender = build_private_sender(spec["token"], spec["api"], pool=256)
+    options = FanOutOptions(rate=min(spec["rate"], 30.0), paid_rate=spec["rate"])
+    audience = build_audience(core, sender, LogNotifier(), options=options)
+    await audience.start()
+    plan = plan_broadcast(
+        core.settings, core.library, core.store, ITEM, rate=spec["rate"], paid=spec["paid"]
+    )
+    started, cpu = time.monotonic(), cpu_seconds()
+    broadcast = start_broadcast(core.store, plan, "bench", "cli", core.clock.now())
+    limit = spec["time_limit"]
+    while not (state := progress(core.store, broadcast.id)).complete:
+        if limit and time.monotonic() - started > limit:
+            break
+        await asyncio.sleep(POLL)
+    seconds, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    await audience.stop()
+    await sender.close()
+    state = progress(core.store, broadcast.id)
+    return {"sent": state.counts.get("sent", 0), "seconds": seconds, "cpu": cpu}
+
+
+async def baseline(spec: dict[str, Any], core: Core, paced: bool) -> dict[str, Any]:
+    """The loops people write: PTB's send_message per chat, optionally 0.05 s apart."""
+    with core.store.sessions() as session:
+        chats = list(session.scalars(select(Subscriber.chat_id).order_by(Subscriber.chat_id)))
+    texts = {
+        lang: core.renderer.render(core.library.get(ITEM), "telegram", lang).text
+        for lang in ("en", "ar", "ckb")
+    }
+    sent = 0
+    async with Bot(spec["token"], base_url=f"{spec['api']}/bot") as bot:
+        started, cpu = time.monotonic(), cpu_seconds()
+        for chat in chats:
+            try:
+                await bot.send_message(chat, texts["en"], parse_mode=ParseMode.HTML)
+                sent += 1
+            except RetryAfter as exc:  # aiogram's example: wait, then go on
+                await asyncio.sleep(exc.retry_after.total_seconds())  # type: ignore[union-attr]
+            except TelegramError:
+                pass
+            if paced:
+                await asyncio.sleep(0.05)
+        seconds, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    return {"sent": sent, "seconds": seconds, "cpu": cpu}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    logging.basicConfig(level=logging.WARNING)
+    with MemorySampler() as memory:
+        core = build(spec)
+        if spec["mode"] == "fanout":
+            result = asyncio.run(fanout(spec, core))
+        else:
+            result = asyncio.run(baseline(spec, core, paced=spec["mode"] == "paced"))
+        core.store.close()
+    peak = max(memory.peak, peak_rss_bytes())
+    result.update(mode=spec["mode"], peak_rss_mb=peak / 2**20, at=datetime.now(UTC).isoformat())
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Commands for the audience: broadcast, broadcasts, cancel-broadcast, subscribers (CSV, stats)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from bot.cli.common import EXIT_CONTENT, config_option, fail, json_option, print_json
+from bot.cli.schedule import actor, core
+from bot.delivery.broadcasts import (
+    BroadcastError,
+    Progress,
+    cancel,
+    plan_broadcast,
+    progress,
+    start_broadcast,
+)
+from bot.delivery.subscriber_csv import check_file, read_file, write_csv
+from bot.store import Store
+from bot.store.audience import export_subscribers, import_subscribers, list_broadcasts
+from bot.store.private_outbox import status_counts
+from bot.store.subscribers import subscriber_stats
+
+POLL_SECONDS = 0.5
+STALL_HINT_SECONDS = 30.0
+MAX_PROBLEMS = 50
+
+
+@click.command()
+@click.argument("item_id")
+@click.option("--topic", help="Only subscribers following this topic.")
+@click.option("--lang", help="Only subscribers using this language.")
+@click.option("--rate", type=float, help="Messages per second (default: broadcast.rate).")
+@click.option(
+    "--paid/--free",
+    default=None,
+    help="Paid broadcast: up to 1000/s at 0.1 Star each (default: broadcast.paid).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", is_flag=True, help="Show progress until every recipient is done.")
+@config_option
+def broadcast(
+    item_id: str,
+    topic: str | None,
+    lang: str | None,
+    rate: float | None,
+    paid: bool | None,
+    yes: bool,
+    wait: bool,
+    config_path: str | None,
+) -> None:
+    """Send ITEM_ID to every matching active subscriber (the running worker sends it)."""
+    app = core(config_path)
+    try:
+        plan = plan_broadcast(
+            app.settings,
+            app.library,
+            app.store,
+            item_id,
+            topic=topic,
+            lang=lang,
+            rate=rate,
+            paid=paid,
+        )
+    except BroadcastError as exc:
+        fail(str(exc))
+    click.echo(plan.describe())
+    if not plan.recipients:
+        fail("no active subscriber matches; nothing to send", EXIT_CONTENT)
+    if not yes and not click.confirm("Send it?", default=False):
+        click.echo("nothing sent")
+        sys.exit(1)
+    try:
+        created = start_broadcast(app.store, plan, actor(), "cli", app.clock.now())
+    except BroadcastError as exc:
+        fail(str(exc))
+    click.echo(f"broadcast {created.id} queued; the worker (`campaign-bot run`) sends it")
+    if wait:
+        _follow(app.store, created.id, plan.recipients)
+
+
+def _follow(store: Store, broadcast_id: int, expected: int) -> None:
+    """Show a progress bar until every recipient is in a final state."""
+    last_change = time.monotonic()
+    done = 0
+    with click.progressbar(length=max(expected, 1), label=f"broadcast {broadcast_id}") as bar:
+        while True:
+            state = progress(store, broadcast_id)
+            bar.length = max(state.total, 1)
+            if state.final > done:
+                bar.update(state.final - done)
+                done, last_change = state.final, time.monotonic()
+            if state.complete:
+                break
+            if time.monotonic() - last_change > STALL_HINT_SECONDS:
+                click.echo("\nno progress for 30 s: is the worker running (`campaign-bot run`)?")
+                last_change = time.monotonic()
+            time.sleep(POLL_SECONDS)
+    click.echo(state.line())
+
+
+@click.command()
+@config_option
+@json_option
+def broadcasts(config_path: str | None, as_json: bool) -> None:
+    """List recent broadcasts with their progress."""
+    app = core(config_path)
+    rows = [Progress(b, status_counts(app.store, b.id)) for b in list_broadcasts(app.store)]
+    if as_json:
+        print_json([row.as_json() for row in rows])
+        return
+    for row in rows:
+        click.echo(row.line())
+    click.echo(f"{len(rows)} broadcasts")
+
+
+@click.command(name="cancel-broadcast")
+@click.argument("broadcast_id", type=int)
+@config_option
+def cancel_broadcast(broadcast_id: int, config_path: str | None) -> None:
+    """Cancel a broadcast: recipients not sent to yet are skipped."""
+    app = core(config_path)
+    try:
+        cancel(app.store, broadcast_id, actor(), "cli", app.clock.now())
+    except BroadcastError as exc:
+        fail(str(exc))
+    click.echo(progress(app.store, broadcast_id).line())
+
+
+@click.group()
+def subscribers() -> None:
+    """Supporters: import and export as CSV, statistics."""
+
+
+@subscribers.command(name="import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+def import_command(csv_file: Path, config_path: str | None) -> None:
+    """Import subscribers from CSV_FILE: all rows or, if any row is bad, none.
+
+    Columns: chat_id, language, topics (space separated), reminder (daily, weekly, off),
+    reminder_time (HH:MM), time_zone, consented_at (ISO time with zone); optional
+    reminder_weekday (0-6, Monday = 0). People who used /stop are never re-added.
+    """
+    app = core(config_path)
+    topics = {t for item in app.library.items.values() for t in item.topics}
+    now = app.clock.now()
+    problems = check_file(csv_file, app.settings, topics, now)
+    if problems:
+        for problem in problems[:MAX_PROBLEMS]:
+            click.echo(f"{csv_file}: {problem}", err=True)
+        if len(problems) > MAX_PROBLEMS:
+            click.echo(f"... and {len(problems) - MAX_PROBLEMS} more", err=True)
+        fail(f"{len(problems)} bad row(s); nothing was imported", EXIT_CONTENT)
+    rows = read_file(csv_file, app.settings, topics, now)
+    result = import_subscribers(app.store, rows, actor(), now)
+    click.echo(
+        f"imported {result.added + result.updated} subscribers ({result.added} new, "
+        f"{result.updated} updated); {result.opted_out} left out because they used /stop"
+    )
+
+
+@subscribers.command()
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout)."
+)
+@config_option
+def export(output: Path | None, config_path: str | None) -> None:
+    """Export the active subscribers as CSV, in the columns import reads."""
+    app = core(config_path)
+    if output is None:
+        write_csv(export_subscribers(app.store), sys.stdout)
+        return
+    with output.open("w", newline="", encoding="utf-8") as handle:
+        count = write_csv(export_subscribers(app.store), handle)
+    click.echo(f"exported {count} subscribers to {output}", err=True)
+
+
+@subscribers.command()
+@config_option
+@json_option
+def stats(config_path: str | None, as_json: bool) -> None:
+    """Count subscribers: active, inactive, by language and by topic."""
+    app = core(config_path)
+    data = subscriber_stats(app.store)
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"active: {data['active']}\ninactive: {data['inactive']}")
+    for lang, count in sorted(data["by_language"].items()):
+        click.echo(f"  {lang}: {count}")
+    for topic, count in data["by_topic"].items():
+        click.echo(f"  #{topic}: {count}")

@@ -1,0 +1,107 @@
+"""Wiring for the worker: the reminders job and the fan-out, built once by the composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.config import parse_duration
+from bot.delivery.broadcasts import FREE_LIMIT, PAID_LIMIT, progress_lines
+from bot.delivery.fanout import FanOut, FanOutOptions
+from bot.delivery.notify import Notifier
+from bot.delivery.private import Keyboard, PrivateSender
+from bot.delivery.selection import Selector
+from bot.schedule.reminders import Translate, reminder_buttons, reschedule, run_due_reminders
+
+if TYPE_CHECKING:
+    from bot.app import Core
+
+log = logging.getLogger(__name__)
+Job = tuple[str, float, Callable[[], Awaitable[None]]]
+
+
+@dataclass
+class Audience:
+    """The reminders job and the fan-out engine, sharing one store and clock."""
+
+    core: Core
+    fanout: FanOut
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Interval jobs for ``Worker.extra_jobs``: (id, seconds, coroutine function)."""
+        every = parse_duration(self.core.settings.reminders.every).total_seconds()
+        return [("reminders", every, self.reminders_tick)]
+
+    async def reminders_tick(self) -> None:
+        """Write the due reminders (the fan-out sends them)."""
+        core = self.core
+        try:
+            await run_due_reminders(core.store, core.library, core.settings, core.clock.now())
+        except Exception:  # the next tick retries; the column only moves forward on success
+            log.exception("reminders job failed")
+
+    async def start(self) -> None:
+        """Recover messages a crash left sending, then start sending."""
+        await self.fanout.start()
+
+    async def stop(self) -> None:
+        """Finish the requests in flight, record them, and stop."""
+        await self.fanout.stop()
+
+    def reschedule(self, chat_id: int) -> None:
+        """Recompute a supporter's next reminder (BotServices.on_settings_changed)."""
+        core = self.core
+        reschedule(core.store, chat_id, core.settings, core.clock.now())
+
+    def stats_lines(self) -> list[str]:
+        """Broadcast progress for /stats (BotServices.extra_stats)."""
+        return progress_lines(self.core.store)
+
+
+def build_audience(
+    core: Core,
+    sender: PrivateSender,
+    notifier: Notifier,
+    *,
+    translate: Translate | None = None,
+    options: FanOutOptions | None = None,
+) -> Audience:
+    """Build the fan-out on ``sender`` (reminders get Done/Snooze/Stop buttons)."""
+    if translate is None:
+        from bot.telegram.i18n import Translator  # gettext catalogues only, no telegram import
+
+        translate = Translator()
+    labels = translate
+    settings = core.settings
+
+    def keyboard(item_id: str, lang: str) -> Keyboard:
+        return reminder_buttons(item_id, lang, labels)
+
+    if options is None:
+        rate = settings.broadcast.rate
+        options = FanOutOptions(
+            rate=rate if rate <= FREE_LIMIT else FanOutOptions.rate,
+            paid_rate=rate if settings.broadcast.paid else PAID_LIMIT,
+        )
+    selector = Selector(
+        store=core.store,
+        library=core.library,
+        renderer=core.renderer,
+        settings=settings,
+        clock=core.clock,
+        notifier=notifier,
+        batch=options.selection_batch,
+    )
+    fanout = FanOut(
+        store=core.store,
+        selector=selector,
+        sender=sender,
+        clock=core.clock,
+        notifier=notifier,
+        keyboard=keyboard,
+        options=options,
+    )
+    return Audience(core, fanout)

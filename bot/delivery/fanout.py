@@ -1,0 +1,271 @@
+"""The fan-out engine: sends the private-chat outbox (broadcasts, reminders) at Telegram's pace.
+
+Guarantee on a crash (SIGKILL, power loss): a message is ``sending`` in the database only
+from the commit just before its request is handed to the HTTP client until its outcome is
+written (see ``journal``). On restart every ``sending`` row becomes ``uncertain`` and is never
+sent again; every other row is either final or ``pending`` and is sent. So nobody is skipped
+except the recipients whose request was in flight (or whose answer had not been written yet),
+and nobody receives a message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.clock import Clock
+from bot.delivery.feeds import Feed, Lane
+from bot.delivery.journal import Journal
+from bot.delivery.notify import Notifier
+from bot.delivery.outcomes import Decision, RetryPolicy, after_error, final, sent
+from bot.delivery.private import Keyboard, PrivateSender, RecipientError
+from bot.delivery.ratelimit import ChatSpacing, Pacer
+from bot.delivery.selection import Selector
+from bot.store import DeliveryStatus, Store
+from bot.store.private_outbox import FeedRow, Outcome, recover_sending
+from bot.store.subscribers import migrate_chat
+
+log = logging.getLogger(__name__)
+KeyboardFor = Callable[[str, str], Keyboard | None]
+
+
+@dataclass(frozen=True)
+class FanOutOptions:
+    """Tuning; the defaults suit production, tests shorten the waits."""
+
+    rate: float = 25.0  # free lane (reminders and free broadcasts), messages/s
+    paid_rate: float = 1000.0  # paid lane, when a paid broadcast names no rate
+    concurrency: int = 200  # requests in flight at most
+    page: int = 500  # rows read from the database at a time
+    selection_batch: int = 2000  # recipients written per transaction
+    refresh: float = 0.5  # seconds between looks at broadcasts, pause and blackouts
+    idle: float = 0.05  # seconds a lane naps when it has nothing to send
+    rescan: float = 1.0  # seconds before an exhausted feed looks again
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class FanOut:
+    """Sends pending private messages through a PrivateSender, paced per lane."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        selector: Selector,
+        sender: PrivateSender,
+        clock: Clock,
+        notifier: Notifier,
+        keyboard: KeyboardFor | None = None,
+        options: FanOutOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.selector = selector
+        self.sender = sender
+        self.clock = clock
+        self.notifier = notifier
+        self.keyboard = keyboard
+        self.options = options or FanOutOptions()
+        self.held: set[int] = set()  # ids in memory: queued, deferred, in flight
+        self.journal = Journal(store, clock, self._recorded)
+        self.spacing = ChatSpacing()
+        self.free = Lane("free", Pacer(self.options.rate), paid=False)
+        self.paid = Lane("paid", Pacer(self.options.paid_rate), paid=True)
+        self.free.feeds[None] = self.new_feed(None)
+        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._open = asyncio.Event()  # cleared while paused, in a blackout, or refused
+        self._hold: str | None = "starting"
+        self._refused_until = 0.0
+        self._stopping = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._texts: dict[tuple[str, str], str | RecipientError] = {}
+        self._drained = asyncio.Event()
+        self.sent = 0
+
+    def new_feed(self, source: int | None) -> Feed:
+        """A feed of one broadcast's pending rows (None: the reminders)."""
+        options = self.options
+        return Feed(self.store, self.clock, source, options.page, self.held, rescan=options.rescan)
+
+    async def recover(self) -> int:
+        """After a crash: rows left ``sending`` become ``uncertain``; tell staff; count them."""
+        counts = await asyncio.to_thread(recover_sending, self.store, self.clock.now())
+        total = sum(counts.values())
+        if total:
+            where = ", ".join(
+                f"broadcast {source}: {n}" if source is not None else f"reminders: {n}"
+                for source, n in sorted(counts.items(), key=lambda kv: kv[0] or 0)
+            )
+            await self.notifier.notify_staff(
+                f"{total} private messages were being sent when the bot stopped ({where}). "
+                "Telegram may or may not have delivered them; they are marked uncertain and "
+                "not sent again."
+            )
+        return total
+
+    async def start(self) -> None:
+        """Recover from a crash, then run the lanes, the journal and the refresher."""
+        await self.recover()
+        self.journal.start()
+        await self.selector.refresh(self)
+        self._loops = [
+            asyncio.create_task(self._dispatch(self.free), name="fanout-free"),
+            asyncio.create_task(self._dispatch(self.paid), name="fanout-paid"),
+            asyncio.create_task(self._refresher(), name="fanout-refresh"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking rows, let requests in flight finish and record them, then return."""
+        self._stopping = True
+        self._open.set()
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.selector.stop()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.journal.close()
+
+    async def drained(self) -> None:
+        """Wait until a refresh finds nothing to send and nothing in flight (for tests)."""
+        self._drained.clear()
+        await self._drained.wait()
+
+    def hold(self, reason: str | None) -> None:
+        """Stop sending while ``reason`` holds (paused, blackout); None sends again."""
+        if reason != self._hold:
+            log.info("fan-out %s", f"on hold: {reason}" if reason else "sending")
+        self._hold = reason
+        refused = asyncio.get_running_loop().time() < self._refused_until
+        if reason is None and not refused:
+            self._open.set()
+        else:
+            self._open.clear()
+
+    def is_idle(self) -> bool:
+        lanes = (self.free, self.paid)
+        return (
+            not self.held
+            and not self._tasks
+            and self.journal.backlog == 0
+            and all(lane.next_deferred_in() is None for lane in lanes)
+            and all(feed.exhausted for lane in lanes for feed in lane.feeds.values())
+        )
+
+    async def _refresher(self) -> None:
+        while not self._stopping:
+            try:
+                await self.selector.refresh(self)
+                if self.is_idle():
+                    self._drained.set()
+            except Exception:  # the next refresh retries; sending goes on meanwhile
+                log.exception("fan-out refresh failed")
+            await asyncio.sleep(self.options.refresh)
+
+    def release(self, ids: Sequence[int]) -> None:
+        self.held.difference_update(ids)
+
+    def _recorded(self, outcomes: Sequence[Outcome]) -> None:
+        self.held.difference_update(o.id for o in outcomes if o.status != DeliveryStatus.PENDING)
+
+    async def _dispatch(self, lane: Lane) -> None:
+        while not self._stopping:
+            await self._open.wait()
+            row = lane.next_row() if not self._stopping else None
+            if row is None:
+                wait = lane.next_deferred_in()
+                await asyncio.sleep(self.options.idle if wait is None else min(wait, 0.5))
+                continue
+            prepared = self._prepare(row)
+            if isinstance(prepared, Outcome):
+                self.journal.record(prepared)
+                continue
+            if (gap := self.spacing.wait(row.chat_id)) > 0:
+                lane.defer(row, gap)
+                continue
+            await self._slots.acquire()
+            await lane.pacer.acquire()
+            self.spacing.mark(row.chat_id)
+            self._spawn(self._deliver(row, lane, *prepared))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _prepare(self, row: FeedRow) -> tuple[str, Keyboard | None] | Outcome:
+        """The text and buttons to send, or the outcome of a row that must not be sent."""
+        now = self.clock.now()
+        if row.expires_at is not None and now > row.expires_at:
+            reason = "its time passed (paused, blackout or backlog); a late reminder is not sent"
+            return final(row, DeliveryStatus.MISSED, reason, now, claimed=False)
+        if not row.active:
+            reason = "the subscriber stopped, was deactivated or is gone"
+            return final(row, DeliveryStatus.SKIPPED, reason, now, claimed=False)
+        text = self._text(row.item_id, row.lang)
+        if isinstance(text, RecipientError):
+            return final(row, DeliveryStatus.FAILED, text.reason, now, claimed=False)
+        keyboard = None
+        if row.kind == "reminder" and self.keyboard is not None:
+            keyboard = self.keyboard(row.item_id, row.lang)
+        return text, keyboard
+
+    def _text(self, item_id: str, lang: str) -> str | RecipientError:
+        key = (item_id, lang)
+        if key not in self._texts:
+            self._texts[key] = self.selector.render(item_id, lang)
+        return self._texts[key]
+
+    async def _deliver(
+        self, row: FeedRow, lane: Lane, text: str, keyboard: Keyboard | None
+    ) -> None:
+        try:
+            if not await self.journal.claim(row.id):
+                self.release([row.id])
+                return
+            self.selector.touched(row.broadcast_id)
+            try:
+                message_id = await self.sender.send(
+                    row.chat_id, text, keyboard=keyboard, paid=lane.paid
+                )
+            except RecipientError as exc:
+                await self._failed(row, lane, exc)
+            except Exception as exc:  # the request may have left: never resend blindly
+                log.exception("unexpected error sending message %d", row.id)
+                reason = f"unexpected error while sending: {type(exc).__name__}"
+                self.journal.record(final(row, DeliveryStatus.UNCERTAIN, reason, self.clock.now()))
+            else:
+                self.sent += 1
+                self.journal.record(sent(row, message_id, self.clock.now()))
+        finally:
+            self._slots.release()
+
+    async def _failed(self, row: FeedRow, lane: Lane, exc: RecipientError) -> None:
+        old_chat = row.chat_id
+        decision: Decision = after_error(row, exc, self.clock.now(), self.options.retry)
+        if exc.migrate_to is not None:
+            await asyncio.to_thread(migrate_chat, self.store, old_chat, exc.migrate_to)
+        if decision.rate_limited is not None:
+            lane.pacer.penalize(decision.rate_limited)
+            log.warning("Telegram flood control: %s lane waits %g s", lane.name, exc.retry_after)
+        if decision.auth_failed:
+            await self._refused(exc.reason)
+        self.journal.record(decision.outcome)
+        if decision.retry_in is not None and not self._stopping:
+            lane.defer(row, decision.retry_in)
+
+    async def _refused(self, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._refused_until:
+            return
+        pause = self.options.retry.auth_pause
+        self._refused_until = loop.time() + pause
+        self.hold(self._hold)
+        loop.call_later(pause, lambda: self.hold(self._hold))
+        await self.notifier.notify_staff(
+            f"Telegram refused the bot token ({reason}); private messages wait {pause:g} s "
+            "before trying again."
+        )

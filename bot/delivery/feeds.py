@@ -1,0 +1,133 @@
+"""Streams of pending messages for the fan-out: one feed per source, grouped in paced lanes."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+
+from bot.clock import Clock
+from bot.delivery.ratelimit import Pacer
+from bot.store import Store
+from bot.store.private_outbox import FeedRow, feed
+
+RESCAN_SECONDS = 1.0  # an exhausted feed looks again from the start this often (retries, new rows)
+
+
+class Feed:
+    """The pending messages of one broadcast (or of the reminders, ``source`` None), by id.
+
+    Reads a page at a time with a keyset (``id > after``), so memory holds one page however
+    many rows the broadcast has. Rows already held in memory elsewhere are skipped.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        source: int | None,
+        page: int,
+        held: set[int],
+        *,
+        rescan: float = RESCAN_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.rescan = rescan
+        self.clock = clock
+        self.source = source
+        self.page = page
+        self.held = held
+        self._monotonic = monotonic
+        self.rows: deque[FeedRow] = deque()
+        self.after = 0
+        self.exhausted_at: float | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True once a full pass found nothing more to send."""
+        return self.exhausted_at is not None and not self.rows
+
+    def next(self) -> FeedRow | None:
+        if not self.rows:
+            self._fill()
+        return self.rows.popleft() if self.rows else None
+
+    def drop(self) -> list[int]:
+        """Forget the rows in memory (a cancelled broadcast); return their ids."""
+        ids = [row.id for row in self.rows]
+        self.rows.clear()
+        return ids
+
+    def _fill(self) -> None:
+        now = self._monotonic()
+        if self.exhausted_at is not None:
+            if now - self.exhausted_at < self.rescan:
+                return
+            self.after = 0  # a new pass: rows due for a retry, rows added meanwhile
+        rows = feed(self.store, self.source, self.after, self.clock.now(), self.page)
+        self.exhausted_at = now if len(rows) < self.page else None
+        if rows:
+            self.after = rows[-1].id
+        for row in rows:
+            if row.id not in self.held:
+                self.held.add(row.id)
+                self.rows.append(row)
+
+
+class Lane:
+    """Feeds sharing one pacer: the free lane (reminders first) or the paid-broadcast lane."""
+
+    def __init__(
+        self,
+        name: str,
+        pacer: Pacer,
+        *,
+        paid: bool,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.pacer = pacer
+        self.paid = paid
+        self.feeds: dict[int | None, Feed] = {}
+        self._monotonic = monotonic
+        self._deferred: list[tuple[float, int, FeedRow]] = []
+        self._order = itertools.count()
+        self._turn = 0
+
+    def defer(self, row: FeedRow, seconds: float) -> None:
+        """Hold a row back for ``seconds`` (per-chat spacing, retry backoff, 429)."""
+        heapq.heappush(self._deferred, (self._monotonic() + seconds, next(self._order), row))
+
+    def next_deferred_in(self) -> float | None:
+        """Seconds until the earliest deferred row is ready, if any."""
+        if not self._deferred:
+            return None
+        return max(0.0, self._deferred[0][0] - self._monotonic())
+
+    def drop(self, source: int | None) -> list[int]:
+        """Remove a feed and its deferred rows; return the ids released."""
+        ids = self.feeds.pop(source).drop() if source in self.feeds else []
+        kept = [entry for entry in self._deferred if entry[2].broadcast_id != source]
+        ids += [entry[2].id for entry in self._deferred if entry[2].broadcast_id == source]
+        heapq.heapify(kept)
+        self._deferred = kept
+        return ids
+
+    def next_row(self) -> FeedRow | None:
+        """The next row to send: a ready deferred one, reminders, then broadcasts in turn."""
+        if self._deferred and self._deferred[0][0] <= self._monotonic():
+            return heapq.heappop(self._deferred)[2]
+        reminders = self.feeds.get(None)
+        if reminders is not None and (row := reminders.next()) is not None:
+            return row
+        sources = [source for source in self.feeds if source is not None]
+        for step in range(len(sources)):
+            source = sources[(self._turn + step) % len(sources)]
+            row = self.feeds[source].next()
+            if row is not None:
+                self._turn = (self._turn + step + 1) % len(sources)
+                return row
+        return None

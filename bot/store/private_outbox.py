@@ -1,0 +1,243 @@
+"""Queries for the private-chat outbox (``messages``): stream, claim, record, recover, count."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.store.models import DeliveryStatus, Message, Subscriber
+from bot.store.state import Store
+
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
+CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
+UNCERTAIN_AFTER_RESTART = (
+    "the worker stopped while this message was being sent; Telegram may or may not have "
+    "delivered it, so it is not sent again"
+)
+
+
+@dataclass(slots=True)
+class FeedRow:
+    """A pending message as the fan-out needs it; ``active`` is the subscriber's state."""
+
+    id: int
+    chat_id: int
+    item_id: str
+    lang: str
+    attempts: int
+    kind: str
+    broadcast_id: int | None
+    expires_at: datetime | None
+    active: bool | None
+    waits: int = 0  # 429s met so far (in memory only)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one message; written in the next batch with the others."""
+
+    id: int
+    status: str
+    chat_id: int
+    attempts: int
+    next_attempt_at: datetime
+    error: str | None = None
+    external_id: str | None = None
+    deactivate: str | None = None  # reason, when the chat is gone for good
+
+
+def _chunks(values: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _insert_or_ignore(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(MESSAGES)
+    if dialect == "sqlite":
+        return sqlite.insert(MESSAGES)
+    raise NotImplementedError(f"no INSERT ... ON CONFLICT DO NOTHING for {dialect}")
+
+
+def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert message rows, skipping any whose idempotency key already exists."""
+    if rows:
+        statement = _insert_or_ignore(session).on_conflict_do_nothing(
+            index_elements=["idempotency_key"]
+        )
+        session.execute(statement, list(rows))
+
+
+def insert_messages_from(session: Session, columns: Sequence[str], query: Any) -> int:
+    """Insert the rows ``query`` selects into ``columns``, skipping existing keys; count them."""
+    statement = (
+        _insert_or_ignore(session)
+        .from_select(list(columns), query)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def feed(
+    store: Store, broadcast_id: int | None, after: int, now: datetime, limit: int
+) -> list[FeedRow]:
+    """Return up to ``limit`` ready pending messages of one broadcast (None: reminders), by id."""
+    source = MESSAGES.c.broadcast_id
+    query = (
+        select(
+            MESSAGES.c.id,
+            MESSAGES.c.chat_id,
+            MESSAGES.c.item_id,
+            MESSAGES.c.lang,
+            MESSAGES.c.attempts,
+            MESSAGES.c.kind,
+            MESSAGES.c.broadcast_id,
+            MESSAGES.c.expires_at,
+            SUBSCRIBERS.c.active,
+        )
+        .select_from(MESSAGES.outerjoin(SUBSCRIBERS, SUBSCRIBERS.c.chat_id == MESSAGES.c.chat_id))
+        .where(
+            source.is_(None) if broadcast_id is None else source == broadcast_id,
+            MESSAGES.c.status == DeliveryStatus.PENDING,
+            MESSAGES.c.id > after,
+            MESSAGES.c.next_attempt_at <= now,
+        )
+        .order_by(MESSAGES.c.id)
+        .limit(limit)
+    )
+    with store.sessions() as session:
+        return [FeedRow(*row) for row in session.execute(query)]
+
+
+_RECORD = (
+    update(MESSAGES)
+    .where(
+        MESSAGES.c.id == bindparam("row_id"),
+        MESSAGES.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+    )
+    .values(
+        status=bindparam("new_status"),
+        chat_id=bindparam("new_chat"),
+        attempts=bindparam("new_attempts"),
+        next_attempt_at=bindparam("new_next"),
+        error=bindparam("new_error"),
+        external_id=bindparam("new_external"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def _record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
+    session.execute(
+        _RECORD,
+        [
+            {
+                "row_id": o.id,
+                "new_status": o.status,
+                "new_chat": o.chat_id,
+                "new_attempts": o.attempts,
+                "new_next": o.next_attempt_at,
+                "new_error": o.error,
+                "new_external": o.external_id,
+                "now": now,
+            }
+            for o in outcomes
+        ],
+    )
+    gone: dict[str, list[int]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.deactivate:
+            gone[outcome.deactivate].append(outcome.chat_id)
+    for reason, chats in gone.items():
+        for chunk in _chunks(chats):
+            session.execute(
+                update(SUBSCRIBERS)
+                .where(SUBSCRIBERS.c.chat_id.in_(chunk))
+                .values(
+                    active=False, inactive_reason=reason, next_reminder_at=None, updated_at=now
+                )
+            )
+
+
+def write_round(
+    store: Store, claims: Sequence[int], outcomes: Sequence[Outcome], now: datetime
+) -> set[int]:
+    """Record outcomes, then mark ``claims`` as sending; return the ids actually claimed.
+
+    One transaction. A claim succeeds only for a row still pending, so a cancelled broadcast's
+    rows, or rows another process took, are never sent.
+    """
+    claimed: set[int] = set()
+    with store.sessions.begin() as session:
+        if outcomes:
+            _record(session, outcomes, now)
+        for chunk in _chunks(claims):
+            result = session.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id.in_(chunk), MESSAGES.c.status == DeliveryStatus.PENDING)
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    attempts=MESSAGES.c.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(MESSAGES.c.id)
+            )
+            claimed.update(result.scalars())
+    return claimed
+
+
+def recover_sending(store: Store, now: datetime) -> dict[int | None, int]:
+    """Turn messages left ``sending`` by a crash into ``uncertain``; count them per broadcast."""
+    with store.sessions.begin() as session:
+        counts = {
+            broadcast: int(count)
+            for broadcast, count in session.execute(
+                select(MESSAGES.c.broadcast_id, func.count())
+                .where(MESSAGES.c.status == DeliveryStatus.SENDING)
+                .group_by(MESSAGES.c.broadcast_id)
+            )
+        }
+        if counts:
+            session.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.status == DeliveryStatus.SENDING)
+                .values(
+                    status=DeliveryStatus.UNCERTAIN,
+                    error=UNCERTAIN_AFTER_RESTART,
+                    updated_at=now,
+                )
+            )
+    return counts
+
+
+def status_counts(store: Store, broadcast_id: int | None) -> dict[str, int]:
+    """Count one broadcast's messages (None: reminders) by status."""
+    source = MESSAGES.c.broadcast_id
+    with store.sessions() as session:
+        rows = session.execute(
+            select(MESSAGES.c.status, func.count())
+            .where(source.is_(None) if broadcast_id is None else source == broadcast_id)
+            .group_by(MESSAGES.c.status)
+        )
+        return {status: int(count) for status, count in rows}
+
+
+def unfinished(store: Store, broadcast_id: int) -> int:
+    """Count a broadcast's messages not yet in a final state (pending or sending)."""
+    with store.sessions() as session:
+        count = session.scalar(
+            select(func.count()).where(
+                MESSAGES.c.broadcast_id == broadcast_id,
+                MESSAGES.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+            )
+        )
+    return int(count or 0)
