@@ -20,9 +20,12 @@ from bot.config import (
     has_any_credentials,
     load_config,
     missing_credentials,
+    prefer_ptb_timedelta,
 )
+from bot.delivery.audience import Audience, build_audience
 from bot.delivery.notify import LogNotifier, Notifier
 from bot.delivery.outbox import Outbox
+from bot.delivery.private import ConsoleSender, PrivateSender
 from bot.library import Library, load_library
 from bot.render import Renderer
 from bot.schedule.planner import Planner
@@ -146,7 +149,8 @@ def _network_channel(
 
 
 def build_telegram(core: Core, token: str) -> AnyApplication:
-    """Build the Telegram bot (supporters and staff) on the cheaper aiohttp transport."""
+    """Build the Telegram bot (supporters, staff, reminder buttons) on the aiohttp transport."""
+    from bot.telegram import reminder_buttons
     from bot.telegram.aiohttp_request import AiohttpRequest
     from bot.telegram.application import build_application
     from bot.telegram.i18n import Translator
@@ -159,9 +163,28 @@ def build_telegram(core: Core, token: str) -> AnyApplication:
         token,
         env("TELEGRAM_API_BASE_URL"),
         services,
-        request=AiohttpRequest(connection_pool_size=256),
+        request=AiohttpRequest(connection_pool_size=64),
         updates_request=AiohttpRequest(connection_pool_size=2),
+        extra=[reminder_buttons.register],
     )
+
+
+def connect_audience(telegram: AnyApplication, audience: Audience) -> None:
+    """Let the bot recompute a supporter's next reminder after /settings, and show broadcast
+    progress in /stats."""
+    from bot.telegram.services import SERVICES_KEY, BotServices
+
+    services = telegram.bot_data[SERVICES_KEY]
+    assert isinstance(services, BotServices)
+    services.on_settings_changed = audience.reschedule
+    services.extra_stats.append(audience.stats_lines)
+
+
+def build_private_sender(token: str) -> PrivateSender:
+    """The fan-out's sender: its own connection pool, so broadcasts never delay replies."""
+    from bot.telegram.private_sender import build_private_sender as build
+
+    return build(token, env("TELEGRAM_API_BASE_URL"))
 
 
 @dataclass
@@ -172,11 +195,19 @@ class Runtime:
     channels: dict[str, Channel]
     notifier: Notifier
     worker: Worker
+    audience: Audience | None = None
     telegram: AnyApplication | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def build_runtime(core: Core, channels: dict[str, Channel], notifier: Notifier) -> Runtime:
+def build_runtime(
+    core: Core,
+    channels: dict[str, Channel],
+    notifier: Notifier,
+    *,
+    sender: PrivateSender | None = None,
+) -> Runtime:
+    """The worker; with ``sender`` also reminders and broadcasts to supporters' private chats."""
     planner = Planner(core.settings, core.library, core.store, core.clock)
     outbox = Outbox(
         settings=core.settings,
@@ -187,7 +218,12 @@ def build_runtime(core: Core, channels: dict[str, Channel], notifier: Notifier) 
         clock=core.clock,
         notifier=notifier,
     )
-    return Runtime(core, channels, notifier, Worker(core.settings, planner, outbox))
+    worker = Worker(core.settings, planner, outbox)
+    audience = None
+    if sender is not None:
+        audience = build_audience(core, sender, notifier)
+        worker.extra_jobs.extend(audience.jobs)
+    return Runtime(core, channels, notifier, worker, audience)
 
 
 async def serve(runtime: Runtime) -> None:
@@ -205,12 +241,17 @@ async def serve(runtime: Runtime) -> None:
             port=int(env("PORT")),
         )
     await runtime.worker.start()
+    if runtime.audience is not None:
+        await runtime.audience.start()
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
     try:
         await runtime.stop_event.wait()
     finally:
         log.info("shutting down")
         await runtime.worker.stop()
+        if runtime.audience is not None:
+            await runtime.audience.stop()
+            await runtime.audience.fanout.sender.close()
         if runtime.telegram is not None:
             from bot.telegram.application import stop
 
@@ -222,23 +263,27 @@ async def serve(runtime: Runtime) -> None:
 
 def run(config_path: str | None, *, dry_run: bool) -> None:
     """Build everything and run the worker (the Procfile's process)."""
+    prefer_ptb_timedelta()
     core = build_core(config_path)
     token = env("TELEGRAM_BOT_TOKEN")
     telegram = None
+    notifier: Notifier = LogNotifier()
+    # Reminders and broadcasts go to supporters' chats; in a dry run they are printed.
+    sender: PrivateSender = ConsoleSender()
     if token and not dry_run:
+        from bot.telegram.notifier import TelegramNotifier
         from bot.telegram.redaction import install_token_redaction
 
         install_token_redaction(token)
         telegram = build_telegram(core, token)
+        notifier = TelegramNotifier(telegram.bot, core.settings.staff)
+        sender = build_private_sender(token)
     bot = telegram.bot if telegram is not None else None
     channels = build_channels(core.settings, core.store, dry_run=dry_run, bot=bot)
     if all(isinstance(c, ConsoleChannel) for c in channels.values()):
         log.info("dry run: posts are printed here, not published")
-    notifier: Notifier = LogNotifier()
-    if bot is not None:
-        from bot.telegram.notifier import TelegramNotifier
-
-        notifier = TelegramNotifier(bot, core.settings.staff)
-    runtime = build_runtime(core, channels, notifier)
+    runtime = build_runtime(core, channels, notifier, sender=sender)
+    if telegram is not None and runtime.audience is not None:
+        connect_audience(telegram, runtime.audience)
     runtime.telegram = telegram
     asyncio.run(serve(runtime))

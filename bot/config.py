@@ -358,6 +358,12 @@ def database_url() -> str:
     return url
 
 
+def prefer_ptb_timedelta() -> None:
+    """Opt in to python-telegram-bot's timedelta durations (``RetryAfter.retry_after``), which
+    v22 otherwise warns about on every flood-control error. An explicit setting is kept."""
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+
 def secret_values() -> list[str]:
     """Return every secret currently set, so logs and errors can redact them."""
     names = [n for n in SETTINGS if re.search(r"TOKEN|SECRET|PASSWORD|KEY", n)]
