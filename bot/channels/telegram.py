@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -22,10 +20,10 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import ChannelError, ErrorKind, Outgoing, Published
 from bot.render.limits import telegram_length
+from bot.telegram.errors import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +112,7 @@ def classify(exc: TelegramError, chat_id: int | str) -> ChannelError:
     message = exc.message
     lowered = message.lower()
     if isinstance(exc, RetryAfter):
-        seconds = _seconds(exc)
+        seconds = retry_after_seconds(exc)
         return ChannelError(
             ErrorKind.RATE_LIMITED, f"Telegram flood control: retry in {seconds:g} s", seconds
         )
@@ -145,14 +143,6 @@ def classify(exc: TelegramError, chat_id: int | str) -> ChannelError:
     if isinstance(exc, NetworkError):
         return ChannelError(ErrorKind.TRANSIENT, f"network error: {message}")
     return ChannelError(ErrorKind.TRANSIENT, f"Telegram error: {message}")
-
-
-def _seconds(exc: RetryAfter) -> float:
-    # PTB 22 warns on reading retry_after unless PTB_TIMEDELTA is set; accept both types.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: int | float | timedelta = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def message_link(chat_id: int | str, message_id: int) -> str | None:
