@@ -8,25 +8,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
+from telegram.error import InvalidToken
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest
 
-from bot.telegram import onboarding, staff, supporters
+from bot.telegram import broadcasting, onboarding, staff, supporters
+from bot.telegram.access import Handler
 from bot.telegram.services import SERVICES_KEY, BotServices, services
 
 log = logging.getLogger(__name__)
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits are ignored
-SUPPORTER_COMMANDS: dict[str, staff.Handler] = {
+SUPPORTER_COMMANDS: dict[str, Handler] = {
     "start": supporters.start,
     "settings": onboarding.settings_command,
     "act": supporters.act,
@@ -82,10 +86,19 @@ def build_application(
 
 def register_handlers(application: AnyApplication) -> None:
     """Register the supporter and staff commands and the settings buttons."""
-    commands: dict[str, staff.Handler] = {**SUPPORTER_COMMANDS, **staff.COMMANDS}
+    application.add_handler(TypeHandler(Update, _chatless_button), group=-1)
+    commands: dict[str, Handler] = {
+        **SUPPORTER_COMMANDS,
+        **staff.COMMANDS,
+        "broadcast": broadcasting.broadcast,
+        "cancelbroadcast": broadcasting.cancel_command,
+    }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
     application.add_handler(CallbackQueryHandler(onboarding.consent_given, pattern=r"^c:ok$"))
+    application.add_handler(
+        CallbackQueryHandler(broadcasting.confirmed, pattern=broadcasting.PATTERN)
+    )
     application.add_handler(
         CallbackQueryHandler(supporters.forget_answer, pattern=r"^x:(yes|no)$")
     )
@@ -108,6 +121,15 @@ async def _text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await supporters.unknown(update, context)
 
 
+async def _chatless_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer a press on a message we cannot see (inline, or too old): no handler needs it."""
+    query = update.callback_query
+    if query is not None and update.effective_chat is None:
+        app = services(context)
+        await query.answer(app.translate(supporters.user_lang(app, update), "expired"))
+        raise ApplicationHandlerStop
+
+
 async def _expired(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
@@ -126,17 +148,22 @@ async def start(
     *,
     webhook_url: str = "",
     secret: str = "",
+    listen: str = "0.0.0.0",
     port: int = 8080,
 ) -> None:
     """Start receiving updates: long polling, or a webhook that checks Telegram's secret."""
-    await application.initialize()
+    try:
+        await application.initialize()
+    except InvalidToken:
+        # PTB's message quotes the token: "The token `…` was rejected by the server."
+        raise InvalidToken("Telegram rejected the bot token (TELEGRAM_BOT_TOKEN)") from None
     await application.bot.set_my_commands([BotCommand(n, d) for n, d in MENU])
     assert application.updater is not None
     if webhook_url:
         path = urlsplit(webhook_url).path.lstrip("/")
         # PTB's webhook server answers 403 when X-Telegram-Bot-Api-Secret-Token is wrong.
         await application.updater.start_webhook(
-            listen="0.0.0.0",
+            listen=listen,
             port=port,
             url_path=path,
             webhook_url=webhook_url,

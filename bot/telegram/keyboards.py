@@ -89,7 +89,7 @@ def settings_menu(t: Translator, lang: str) -> InlineKeyboardMarkup:
         ("tz", "Time zone"),
     )
     buttons = [
-        InlineKeyboardButton(t(lang, label), callback_data=f"s:{key}") for key, label in entries
+        InlineKeyboardButton(t(lang, label), callback_data=f"s:{key}:s") for key, label in entries
     ]
     return InlineKeyboardMarkup(_rows(buttons, 3))
 
@@ -100,6 +100,18 @@ def forget_confirm(t: Translator, lang: str) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(t(lang, "Yes, delete everything"), callback_data="x:yes"),
                 InlineKeyboardButton(t(lang, "Cancel"), callback_data="x:no"),
+            ]
+        ]
+    )
+
+
+def broadcast_confirm(number: int) -> InlineKeyboardMarkup:
+    """Send or drop a planned broadcast (staff only; the interface for staff is English)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("📣 Send", callback_data=f"bc:go:{number}"),
+                InlineKeyboardButton("Cancel", callback_data=f"bc:no:{number}"),
             ]
         ]
     )

@@ -7,9 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telegram import InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.store.models import Subscriber
@@ -17,28 +15,15 @@ from bot.store.subscribers import consent, get_subscriber, update_subscriber
 from bot.telegram import keyboards
 from bot.telegram.i18n import LANGUAGE_NAMES, WEEKDAYS
 from bot.telegram.services import BotServices, services
-from bot.telegram.supporters import reply, user_lang
+from bot.telegram.supporters import SUPPORTER, reply, show, user_lang
 
 ONBOARDING, SETTINGS = "o", "s"
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 Step = Callable[[Update, BotServices, Subscriber, str], Awaitable[None]]
 
 
-async def _show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Replace the message the button was on; fall back to a new message."""
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        try:
-            await query.edit_message_text(text, reply_markup=markup, parse_mode=ParseMode.HTML)
-            return
-        except BadRequest as exc:  # unchanged text, or a message too old to edit
-            if "not modified" in str(exc).lower():
-                return
-    await reply(update, text, reply_markup=markup)
-
-
 async def ask_language(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(
+    await show(
         update,
         app.translate(sub.language, "Choose your language:"),
         keyboards.languages(app.settings.campaign.languages, mode),
@@ -46,7 +31,7 @@ async def ask_language(update: Update, app: BotServices, sub: Subscriber, mode: 
 
 
 async def ask_topics(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(
+    await show(
         update,
         app.translate(sub.language, "ask_topics"),
         keyboards.topics(app.translate, sub.language, app.topics, sub.topic_list, mode),
@@ -54,7 +39,7 @@ async def ask_topics(update: Update, app: BotServices, sub: Subscriber, mode: st
 
 
 async def ask_frequency(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(
+    await show(
         update,
         app.translate(sub.language, "ask_frequency"),
         keyboards.frequency(app.translate, sub.language, mode),
@@ -62,7 +47,7 @@ async def ask_frequency(update: Update, app: BotServices, sub: Subscriber, mode:
 
 
 async def ask_weekday(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(
+    await show(
         update,
         app.translate(sub.language, "On which day?"),
         keyboards.weekdays(app.translate, sub.language, mode),
@@ -70,11 +55,11 @@ async def ask_weekday(update: Update, app: BotServices, sub: Subscriber, mode: s
 
 
 async def ask_time(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(update, app.translate(sub.language, "ask_time"), keyboards.times(mode))
+    await show(update, app.translate(sub.language, "ask_time"), keyboards.times(mode))
 
 
 async def ask_zone(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(
+    await show(
         update,
         app.translate(sub.language, "ask_zone", zone=sub.time_zone),
         keyboards.zones(app.translate, sub.language, mode),
@@ -94,11 +79,11 @@ async def show_settings(update: Update, app: BotServices, sub: Subscriber, mode:
         f"{t(lang, 'Reminders')}: {reminder}\n"
         f"{t(lang, 'Time')}: \u2068{sub.reminder_time}\u2069 (\u2068{sub.time_zone}\u2069)"
     )
-    await _show(update, text, keyboards.settings_menu(t, lang))
+    await show(update, text, keyboards.settings_menu(t, lang))
 
 
 async def finish(update: Update, app: BotServices, sub: Subscriber, mode: str) -> None:
-    await _show(update, app.translate(sub.language, "subscribed"))
+    await show(update, app.translate(sub.language, "subscribed"))
 
 
 # What comes after each step during onboarding; in /settings every step returns to the menu.
@@ -135,20 +120,43 @@ async def consent_given(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     await query.answer()
     app = services(context)
-    settings = app.settings
-    sub = consent(
-        app.store,
-        chat.id,
-        language=user_lang(app, update),
-        topics=" ".join(app.topics),
-        reminder="weekly",
-        reminder_time=settings.reminders.default_time,
-        time_zone=settings.campaign.time_zone,
-    )
-    app.store.audit(f"telegram:{chat.id}", "telegram", "consent", {})
+    sub = consent(app.store, chat.id, **_starting_settings(update, app, chat.id))
+    app.store.audit(SUPPORTER, "telegram", "consent", {})
     if app.on_settings_changed is not None:
         app.on_settings_changed(chat.id)
+    _set_mode(context, ONBOARDING)
     await ask_language(update, app, sub, ONBOARDING)
+
+
+def _starting_settings(update: Update, app: BotServices, chat_id: int) -> dict[str, Any]:
+    """Defaults for a new supporter; their own settings for one who blocked and came back."""
+    old = get_subscriber(app.store, chat_id)
+    if old is not None and old.consented_at is not None:  # never stopped or forgotten
+        return {
+            "language": old.language,
+            "topics": old.topics,
+            "reminder": old.reminder,
+            "reminder_time": old.reminder_time,
+            "time_zone": old.time_zone,
+        }
+    return {
+        "language": user_lang(app, update),
+        "topics": " ".join(app.topics),
+        "reminder": "weekly",
+        "reminder_time": app.settings.reminders.default_time,
+        "time_zone": app.settings.campaign.time_zone,
+    }
+
+
+def _set_mode(context: ContextTypes.DEFAULT_TYPE, mode: str) -> None:
+    """Remember whether the supporter is onboarding, so a typed time continues that flow."""
+    if context.user_data is not None:
+        context.user_data["mode"] = mode
+
+
+def _mode(context: ContextTypes.DEFAULT_TYPE) -> str:
+    mode = context.user_data.get("mode") if context.user_data is not None else None
+    return mode if mode in (ONBOARDING, SETTINGS) else SETTINGS
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -165,8 +173,10 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     kind, _, rest = query.data.partition(":")
     value, _, mode = rest.rpartition(":")
-    if mode not in (ONBOARDING, SETTINGS):
+    if mode not in (ONBOARDING, SETTINGS) or len(value) > 64:
         return
+    # Choosing the time zone is the last onboarding step; afterwards typed text edits settings.
+    _set_mode(context, SETTINGS if kind == "z" else mode)
     await HANDLERS[kind](update, context, app, sub, value, mode)
 
 
@@ -237,8 +247,6 @@ async def _menu(
 ) -> None:
     step = MENU.get(value)
     if step is not None:
-        if context.user_data is not None and value in ("time", "tz"):
-            context.user_data["awaiting"] = value
         await step(update, app, sub, SETTINGS)
 
 
@@ -268,6 +276,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if sub is None or sub.consented_at is None:
         await reply(update, app.translate(user_lang(app, update), "start_first"))
         return
+    _set_mode(context, SETTINGS)
     await show_settings(update, app, sub, SETTINGS)
 
 
@@ -281,18 +290,20 @@ async def typed_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
     if sub is None or sub.consented_at is None:
         return False
     text = message.text.strip()
+    mode = _mode(context)
     if match := _TIME.match(text):
         value = f"{int(match.group(1)):02d}:{match.group(2)}"
         update_subscriber(app.store, sub.chat_id, reminder_time=value)
         await reply(update, app.translate(sub.language, "Saved."))
-        await _next(update, app, sub.chat_id, "time", SETTINGS)
+        await _next(update, app, sub.chat_id, "time", mode)
         return True
-    if "/" in text and " " not in text:
+    if "/" in text and " " not in text and len(text) <= 64:
         if not valid_zone(text):
             await reply(update, app.translate(sub.language, "bad_zone"))
             return True
         update_subscriber(app.store, sub.chat_id, time_zone=text)
         await reply(update, app.translate(sub.language, "Saved."))
-        await _next(update, app, sub.chat_id, "tz", SETTINGS)
+        _set_mode(context, SETTINGS)
+        await _next(update, app, sub.chat_id, "tz", mode)
         return True
     return False

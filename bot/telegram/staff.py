@@ -2,72 +2,75 @@
 
 from __future__ import annotations
 
-import functools
 import html
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Sequence
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_html
 from bot.library import unknown_message
 from bot.render import RenderError
+from bot.render.limits import telegram_length
 from bot.schedule.posting import build_queue, schedule_post, x_posts_today
 from bot.schedule.when import parse_when
-from bot.store import PostError
 from bot.store.posts import approve_post, cancel_post, delivery_counts, list_problem_deliveries
 from bot.store.subscribers import subscriber_stats
-from bot.telegram.services import BotServices, services
-from bot.telegram.supporters import reply, user_lang
+from bot.telegram.access import Handler, staff_only
+from bot.telegram.services import BotServices
+from bot.telegram.supporters import reply
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-MAX_REPLY = 3900  # stay under Telegram's 4096 after entities
-
-
-def staff_only(
-    func: Callable[[Update, ContextTypes.DEFAULT_TYPE, BotServices, str], Awaitable[None]],
-) -> Handler:
-    """Run a staff command only for allow-listed users; refuse and audit everyone else."""
-
-    @functools.wraps(func)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        app = services(context)
-        user = update.effective_user
-        command = (
-            (update.effective_message.text or "").split()[0] if update.effective_message else ""
-        )
-        actor = f"telegram:{user.id}" if user else "telegram:unknown"
-        if user is None or not app.is_staff(user.id):
-            app.store.audit(
-                actor,
-                "telegram",
-                command.lstrip("/") or "staff",
-                {"args": context.args},
-                allowed=False,
-            )
-            await reply(update, app.translate(user_lang(app, update), "staff_only"))
-            return
-        try:
-            await func(update, context, app, actor)
-        except (PostError, ValueError, KeyError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-            await reply(update, f"⚠️ {html.escape(message)}")
-
-    return wrapper
+MAX_PARTS = 4  # messages per listing: a burst Telegram allows in one chat
+MAX_FIELD = 300  # characters of one free-text field (an error) in a listing
 
 
-async def _long(update: Update, lines: list[str], empty: str) -> None:
-    text = "\n".join(lines) if lines else empty
-    if len(text) > MAX_REPLY:
-        text = text[:MAX_REPLY].rsplit("\n", 1)[0] + "\n…"
-    await reply(update, text)
+async def send_lines(update: Update, lines: Sequence[str], empty: str, more: str) -> None:
+    """Send a listing in as few messages as fit Telegram's limit, at most ``MAX_PARTS``.
+
+    Each line is complete HTML; a line too long for one message is cut (its tags closed).
+    What does not fit in ``MAX_PARTS`` messages is left out, and ``more`` says where to look.
+    """
+    if not lines:
+        await reply(update, empty)
+        return
+    parts: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if telegram_length(line) > MAX_MESSAGE_LENGTH:
+            line = split_html(line, MAX_MESSAGE_LENGTH - 1)[0] + "…"
+        if current and telegram_length("\n".join([*current, line])) > MAX_MESSAGE_LENGTH:
+            parts.append("\n".join(current))
+            current = []
+        current.append(line)
+    parts.append("\n".join(current))
+    if len(parts) > MAX_PARTS:
+        shown = sum(part.count("\n") + 1 for part in parts[:MAX_PARTS])
+        parts = parts[:MAX_PARTS]
+        note = f"\n… {len(lines) - shown} more: {more}"
+        last = parts[-1]
+        while telegram_length(last + note) > MAX_MESSAGE_LENGTH and "\n" in last:
+            last = last.rsplit("\n", 1)[0]
+            note = f"\n… {len(lines) - shown + 1} more: {more}"
+            shown -= 1
+        parts[-1] = last + note
+    for part in parts:
+        await reply(update, part)
+
+
+def _cut(text: str, limit: int = MAX_FIELD) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @staff_only
 async def queue(
     update: Update, context: ContextTypes.DEFAULT_TYPE, app: BotServices, actor: str
 ) -> None:
-    days = float(context.args[0]) if context.args else 7.0
+    try:
+        days = float(context.args[0]) if context.args else 7.0
+    except ValueError:
+        raise ValueError("usage: /queue [days], e.g. /queue 14") from None
+    if not 0 < days <= 366:
+        raise ValueError("give a number of days between 0 and 366")
     rows = build_queue(app.settings, app.library, app.store, app.clock, days)
     lines = [f"{'⏸ PAUSED' if app.store.is_paused() else '▶️ running'}"]
     for r in rows:
@@ -81,9 +84,9 @@ async def queue(
     if skipped:
         lines.append(
             f"({skipped} planned posts skipped: unreviewed or missing translations; "
-            "`campaign-bot queue` lists them)"
+            "<code>campaign-bot queue</code> lists them)"
         )
-    await _long(update, lines, "Nothing scheduled.")
+    await send_lines(update, lines, "Nothing scheduled.", "<code>campaign-bot queue</code>")
 
 
 @staff_only
@@ -148,7 +151,7 @@ async def post(
 async def approve(
     update: Update, context: ContextTypes.DEFAULT_TYPE, app: BotServices, actor: str
 ) -> None:
-    post_id = _post_id(context)
+    post_id = _post_id(context, "approve")
     approved = approve_post(app.store, post_id, actor, "telegram")
     await reply(update, f"Post {approved.id} approved; it goes out at its time.")
 
@@ -157,13 +160,13 @@ async def approve(
 async def cancel(
     update: Update, context: ContextTypes.DEFAULT_TYPE, app: BotServices, actor: str
 ) -> None:
-    cancelled = cancel_post(app.store, _post_id(context), actor, "telegram")
+    cancelled = cancel_post(app.store, _post_id(context, "cancel"), actor, "telegram")
     await reply(update, f"Post {cancelled.id} cancelled.")
 
 
-def _post_id(context: ContextTypes.DEFAULT_TYPE) -> int:
+def _post_id(context: ContextTypes.DEFAULT_TYPE, command: str) -> int:
     if not context.args or not context.args[0].isdigit():
-        raise ValueError("give the post id, e.g. /cancel 12 (see /queue)")
+        raise ValueError(f"give the post id, e.g. /{command} 12 (see /queue)")
     return int(context.args[0])
 
 
@@ -196,17 +199,16 @@ async def stats(
     lines = [f"<b>Supporters</b>: {people['active']} active, {people['inactive']} inactive"]
     lines += [f"  {lang}: {n}" for lang, n in sorted(people["by_language"].items())]
     lines += [f"  #{topic}: {n}" for topic, n in people["by_topic"].items()]
+    counts = sorted(delivery_counts(app.store).items())
     lines.append(
-        "<b>Deliveries</b>: "
-        + ", ".join(f"{status} {n}" for status, n in sorted(delivery_counts(app.store).items()))
-        or "none"
+        "<b>Deliveries</b>: " + (", ".join(f"{status} {n}" for status, n in counts) or "none")
     )
     x_today = x_posts_today(app.settings, app.store, app.clock)
     if x_today is not None:
         lines.append(f"<b>X today</b>: {x_today[0]}/{x_today[1]}")
     for extra in app.extra_stats:
-        lines.extend(extra())
-    await _long(update, lines, "")
+        lines.extend(html.escape(line) for line in extra())
+    await send_lines(update, lines, "", "<code>campaign-bot subscribers</code>")
 
 
 @staff_only
@@ -216,10 +218,15 @@ async def failed(
     rows = list_problem_deliveries(app.store, limit=30)
     lines = [
         f"{d.id} · post {d.post_id} · {html.escape(d.item_id)} · {d.channel} · {d.lang} · "
-        f"<b>{d.status}</b> · {html.escape(d.error or '')}"
+        f"<b>{d.status}</b> · {html.escape(_cut(d.error or ''))}"
         for d in rows
     ]
-    await _long(update, lines, "No failed, missed or uncertain deliveries.")
+    await send_lines(
+        update,
+        lines,
+        "No failed, missed or uncertain deliveries.",
+        "<code>campaign-bot deliveries --status failed</code>",
+    )
 
 
 COMMANDS: dict[str, Handler] = {

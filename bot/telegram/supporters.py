@@ -7,9 +7,13 @@ import logging
 
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_html
 from bot.library import current_call_to_action, latest_findings
+from bot.render import RenderError
+from bot.render.limits import telegram_length
 from bot.store.models import Subscriber
 from bot.store.subscribers import deactivate, forget, get_subscriber, stop
 from bot.telegram import keyboards
@@ -17,6 +21,8 @@ from bot.telegram.services import BotServices, services
 
 log = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# Supporters' own actions are audited without their chat id: /forget must leave nothing.
+SUPPORTER = "telegram:supporter"
 
 
 def user_lang(app: BotServices, update: Update, subscriber: Subscriber | None = None) -> str:
@@ -32,20 +38,48 @@ def user_lang(app: BotServices, update: Update, subscriber: Subscriber | None = 
 async def reply(
     update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None
 ) -> None:
-    """Answer in the chat the update came from, in HTML, without link previews."""
+    """Answer in the chat the update came from, in HTML, without link previews.
+
+    A text longer than Telegram's 4096 characters goes out as several messages, cut at
+    paragraphs or lines; the buttons go under the last one.
+    """
     chat = update.effective_chat
-    if chat is not None:
+    if chat is None:
+        return
+    parts = split_html(text) if telegram_length(text) > MAX_MESSAGE_LENGTH else [text]
+    for number, part in enumerate(parts, start=1):
         await chat.send_message(
-            text,
+            part,
             parse_mode=ParseMode.HTML,
-            reply_markup=reply_markup,
+            reply_markup=reply_markup if number == len(parts) else None,
             link_preview_options=NO_PREVIEW,
         )
 
 
+async def show(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace the message a button was on; fall back to a new message."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        try:
+            await query.edit_message_text(
+                text,
+                reply_markup=markup,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+            )
+            return
+        except BadRequest as exc:  # unchanged text, or a message too old to edit
+            if "not modified" in str(exc).lower():
+                return
+            log.info("could not edit a message, sending a new one: %s", exc.message)
+    await reply(update, text, reply_markup=markup)
+
+
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Introduce the campaign and ask for consent; a subscriber is told they already are."""
     app = services(context)
-    lang = user_lang(app, update)
+    subscriber = _subscriber(update, app)
+    lang = user_lang(app, update, subscriber)
     t = app.translate
     campaign = app.settings.campaign
     await reply(
@@ -57,6 +91,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             description=html.escape(campaign.description),
         ),
     )
+    if subscriber is not None and subscriber.active:
+        await reply(update, t(lang, "subscribed"))
+        return
     await reply(update, t(lang, "privacy"), reply_markup=keyboards.consent(t, lang))
 
 
@@ -101,22 +138,28 @@ async def act(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = services(context)
     lang, topics = _audience(update, app)
     item = current_call_to_action(app.library, topics, lang, app.publishable)
-    if item is None:
-        await reply(update, app.translate(lang, "no_action"))
-        return
-    await reply(update, app.renderer.render(item, "telegram", lang).text)
+    try:
+        text = app.renderer.render(item, "telegram", lang).text if item else None
+    except RenderError as exc:  # `campaign-bot check` reports it; the supporter gets a reply
+        log.error("cannot render %s for /act: %s", item.id if item else "-", exc)
+        text = None
+    await reply(update, text or app.translate(lang, "no_action"))
 
 
 async def facts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = services(context)
     lang, topics = _audience(update, app)
-    found = latest_findings(app.library, topics, lang, app.publishable)
-    if not found:
+    posts = []
+    for item in latest_findings(app.library, topics, lang, app.publishable):
+        try:
+            posts.append(app.renderer.render(item, "telegram", lang).text)
+        except RenderError as exc:
+            log.error("cannot render %s for /facts: %s", item.id, exc)
+    if not posts:
         await reply(update, app.translate(lang, "no_findings"))
         return
-    posts = [app.renderer.render(item, "telegram", lang).text for item in found]
     text = f"<b>{app.translate(lang, 'Latest findings')}</b>\n\n" + "\n\n— — —\n\n".join(posts)
-    if len(text) > 4000:  # stay inside one message: send them one by one instead
+    if telegram_length(text) > MAX_MESSAGE_LENGTH:  # one finding per message, each whole
         for post in posts:
             await reply(update, post)
         return
@@ -127,9 +170,8 @@ async def stop_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     app = services(context)
     chat = update.effective_chat
     lang = user_lang(app, update, _subscriber(update, app))
-    if chat is not None:
-        stop(app.store, chat.id)
-        app.store.audit(f"telegram:{chat.id}", "telegram", "stop", {})
+    if chat is not None and stop(app.store, chat.id):
+        app.store.audit(SUPPORTER, "telegram", "stop", {})
     await reply(update, app.translate(lang, "unsubscribed"))
 
 
@@ -149,14 +191,14 @@ async def forget_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     lang = user_lang(app, update, _subscriber(update, app))
     if query.data == "x:yes":
         forget(app.store, update.effective_chat.id)
-        if context.user_data is not None:
-            context.user_data.clear()
-        # The audit log keeps no chat id for a forgotten supporter.
-        app.store.audit("telegram:supporter", "telegram", "forget", {})
+        for data in (context.user_data, context.chat_data):
+            if data is not None:
+                data.clear()
+        app.store.audit(SUPPORTER, "telegram", "forget", {})
         text = app.translate(lang, "Everything about you has been deleted.")
     else:
         text = app.translate(lang, "Nothing was deleted.")
-    await query.edit_message_text(text)
+    await show(update, text)
 
 
 async def chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -363,7 +363,9 @@ class FakeBotAPI:
             ]
         return self.push_raw({"message": message})
 
-    def push_callback(self, chat_id: int, user_id: int, data: str, message_id: int) -> Params:
+    def push_callback(
+        self, chat_id: int, user_id: int, data: str, message_id: int, language_code: str = "en"
+    ) -> Params:
         """Queue a button press on the bot's message ``message_id`` in ``chat_id``."""
         message = self._stored.get((chat_id, message_id))
         if message is None:
@@ -373,7 +375,7 @@ class FakeBotAPI:
         self._callback_ids += 1
         query: Params = {
             "id": f"cq{self._callback_ids}",
-            "from": self.user_object(user_id),
+            "from": self.user_object(user_id, language_code),
             "chat_instance": f"ci{chat_id}",
             "data": data,
             "message": message,
