@@ -8,6 +8,7 @@ from typing import Any
 from bot.config import LoadedConfig
 from bot.library import Library, Problem, load_library
 from bot.render.engine import Rendered, Renderer, RenderError
+from bot.render.limits import RULES
 
 
 @dataclass
@@ -89,12 +90,16 @@ def check_campaign(loaded: LoadedConfig) -> CheckReport:
                 if not rendered.fits and not threads:
                     report.problems.append(
                         Problem(
-                            rel,
-                            f"over length by {rendered.length - rendered.limit} "
-                            f"({rendered.length}/{rendered.limit})",
-                            item=item.id,
-                            channel=channel,
-                            lang=lang,
+                            rel, _over_length(rendered), item=item.id, channel=channel, lang=lang
                         )
                     )
     return report
+
+
+def _over_length(rendered: Rendered) -> str:
+    message = (
+        f"over length by {rendered.length - rendered.limit} ({rendered.length}/{rendered.limit})"
+    )
+    explain = RULES[rendered.channel].explain
+    note = explain(rendered.text) if explain is not None else None
+    return f"{message}; {note}" if note else message

@@ -23,6 +23,7 @@ REFRESH_SESSION = "/xrpc/com.atproto.server.refreshSession"
 CREATE_RECORD = "/xrpc/com.atproto.repo.createRecord"
 GET_PROFILE = "/xrpc/app.bsky.actor.getProfile"
 MAX_GRAPHEMES = 300
+MAX_BYTES = 3000
 _serial = itertools.count(1)
 
 
@@ -147,6 +148,15 @@ class FakeBluesky(LoopbackServer):
         if body.get("repo") != self.did:
             return _error(400, "InvalidRequest", "Could not find repo")
         text = str(record.get("text", ""))
+        size = len(text.encode())
+        # The lexicon's maxLength, checked first, counts UTF-8 bytes (@atproto/lexicon utf8Len).
+        if size > MAX_BYTES:
+            return _error(
+                400,
+                "InvalidRequest",
+                "Invalid app.bsky.feed.post record: "
+                f"Record/text must not be longer than {MAX_BYTES} characters",
+            )
         if grapheme.length(text) > MAX_GRAPHEMES:
             return _error(
                 400,
@@ -154,7 +164,6 @@ class FakeBluesky(LoopbackServer):
                 "Invalid app.bsky.feed.post record: "
                 f"Record/text must not be longer than {MAX_GRAPHEMES} graphemes",
             )
-        size = len(text.encode())
         for facet in record.get("facets") or []:
             index = facet["index"]
             if not 0 <= index["byteStart"] < index["byteEnd"] <= size:

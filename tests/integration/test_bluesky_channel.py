@@ -10,6 +10,7 @@ import pytest
 
 from bot.channels import ChannelError, ErrorKind, Link, Outgoing
 from bot.channels.bluesky import BlueskyChannel, find_spans
+from bot.render.limits import bluesky_length
 from tests.fakes.bluesky_api import (  # noqa: F401 (fixtures by name)
     CREATE_RECORD,
     CREATE_SESSION,
@@ -264,6 +265,20 @@ async def test_a_post_over_300_graphemes_is_permanent(channel: BlueskyChannel) -
 
     assert info.value.kind is ErrorKind.PERMANENT
     assert "InvalidRequest" in info.value.reason and "300 graphemes" in info.value.reason
+
+
+async def test_a_post_over_3000_bytes_is_permanent_however_few_graphemes(
+    channel: BlueskyChannel,
+) -> None:
+    family = "👨‍👩‍👧‍👦"  # one grapheme, 25 bytes
+    text = family * 121
+
+    assert bluesky_length(text) > 300  # so `check` refuses it before it gets here
+    with pytest.raises(ChannelError) as info:
+        await channel.publish(post(text))
+
+    assert info.value.kind is ErrorKind.PERMANENT
+    assert "must not be longer than 3000 characters" in info.value.reason
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
