@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 REDACTED = "[REDACTED]"
@@ -27,6 +29,14 @@ class TokenRedactingFilter(logging.Filter):
         longest_first = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(form) for form in longest_first))
         self.targets: list[Target] = []
+        self.previous_factory: Callable[..., logging.LogRecord] | None = None
+
+    def make_record(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        """A LogRecord factory: every record is redacted as it is made, whatever handles it."""
+        assert self.previous_factory is not None
+        record = self.previous_factory(*args, **kwargs)
+        self.filter(record)
+        return record
 
     def redact(self, text: str) -> str:
         """Return ``text`` without the secret."""
@@ -50,10 +60,12 @@ class TokenRedactingFilter(logging.Filter):
 
 
 def install_token_redaction(token: str) -> TokenRedactingFilter:
-    """Redact ``token`` from every root handler and the Telegram-related loggers.
+    """Redact ``token`` from every log record, and quiet the loggers that print request URLs.
 
-    Call it once logging is configured (handlers added later are not covered) and before the
-    ``Bot`` is built: PTB logs its token-bearing base URL at DEBUG when it is created.
+    Records are redacted when they are made (a LogRecord factory), so handlers and loggers
+    added later are covered too; the filter also sits on the root handlers and the
+    Telegram-related loggers. Call it before the ``Bot`` is built: PTB logs its token-bearing
+    base URL at DEBUG when it is created.
     """
     for name in QUIETED_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -69,6 +81,8 @@ def install_token_redaction(token: str) -> TokenRedactingFilter:
         if token_filter not in target.filters:
             target.addFilter(token_filter)
             token_filter.targets.append(target)
+    token_filter.previous_factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(token_filter.make_record)
     return token_filter
 
 
@@ -77,6 +91,10 @@ def remove_token_redaction(token_filter: TokenRedactingFilter) -> None:
     for target in token_filter.targets:
         target.removeFilter(token_filter)
     token_filter.targets.clear()
+    if token_filter.previous_factory is not None:
+        if logging.getLogRecordFactory() == token_filter.make_record:
+            logging.setLogRecordFactory(token_filter.previous_factory)
+        token_filter.previous_factory = None
 
 
 def _noisy_loggers() -> list[logging.Logger]:

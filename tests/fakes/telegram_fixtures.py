@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from telegram import Bot
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.clock import Clock, SystemClock
+from bot.app import Core, Runtime, build_channels, build_core, build_runtime, build_telegram
+from bot.clock import Clock, FixedClock, SystemClock
 from bot.config import load_config
 from bot.library import load_library
 from bot.render import Renderer
-from bot.store import Store
+from bot.store import AuditEntry, Delivery, Post, Store
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.application import AnyApplication, ExtraHandlers, build_application
 from bot.telegram.application import start as start_application
 from bot.telegram.application import stop as stop_application
 from bot.telegram.i18n import Translator
+from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.services import BotServices
 from tests.campaign_factory import Campaign, action, demand, finding, make_campaign
 from tests.fakes.telegram_api import Call, FakeBotAPI
@@ -39,6 +43,7 @@ STAFF_B = 9002
 CHANNEL = "@campaign"
 # A private chat the driver sends /help from to know the bot has handled everything before.
 SYNC_CHAT = 4_242_424
+START = datetime.now(UTC).replace(microsecond=0)
 
 
 def make_bot(
@@ -261,3 +266,70 @@ async def running_bot(
     driver = BotDriver(fake, application)
     await driver.start()
     return driver
+
+
+# -- the whole bot: core, Telegram, channels and worker --------------------------------------
+
+
+@dataclass
+class Running:
+    """The bot and the publishing worker, wired by the composition root."""
+
+    driver: BotDriver
+    runtime: Runtime
+    clock: FixedClock
+
+    @property
+    def core(self) -> Core:
+        return self.runtime.core
+
+    @property
+    def fake(self) -> FakeBotAPI:
+        return self.driver.fake
+
+    async def tick(self, **advance: float) -> None:
+        """Move the clock, then run one worker tick (what the scheduler's poll job does)."""
+        if advance:
+            self.clock.advance(**advance)
+        await self.runtime.worker.tick()
+
+    def channel_posts(self) -> list[str]:
+        return [m.text for m in self.fake.sent_messages(CHANNEL)]
+
+    def posts(self) -> list[Post]:
+        with self.core.store.sessions() as session:
+            return list(session.scalars(select(Post).order_by(Post.id)))
+
+    def deliveries(self) -> list[Delivery]:
+        with self.core.store.sessions() as session:
+            return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+    def audit(self) -> list[AuditEntry]:
+        with self.core.store.sessions() as session:
+            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+async def start_running(
+    fake: FakeBotAPI, campaign: Campaign, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Running:
+    """Build the core, the bot, the Telegram channel and the worker as ``run`` does."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_CHANNEL_ID", CHANNEL)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.root)
+    clock = FixedClock(START)
+    core = build_core(str(campaign.config_path), clock=clock)
+    telegram = build_telegram(core, TOKEN)
+    channels = build_channels(core.settings, core.store, dry_run=False, bot=telegram.bot)
+    runtime = build_runtime(core, channels, TelegramNotifier(telegram.bot, core.settings.staff))
+    runtime.telegram = telegram
+    driver = BotDriver(fake, telegram)
+    await driver.start()
+    return Running(driver, runtime, clock)
+
+
+async def stop_running(running: Running) -> None:
+    await running.driver.stop()
+    for channel in running.runtime.channels.values():
+        await channel.close()
+    running.core.store.close()

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
 from bot.store import AuditEntry, Message, Subscriber
 from bot.store.subscribers import get_subscriber
+from bot.telegram.application import build_application, start, stop
 from bot.telegram.services import BotServices
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
+    TOKEN,
     BotDriver,
     Reply,
     fake_api_fixture,
@@ -427,3 +431,39 @@ async def test_forget_removes_every_row_about_the_supporter(
     finally:
         await driver.stop()
         services.store.close()
+
+
+# -- webhook mode --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_webhook_mode_checks_telegrams_secret_token(
+    fake_api: FakeBotAPI, services: BotServices
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    application = build_application(TOKEN, fake_api.root, services)
+    await start(
+        application, webhook_url=url, secret="s3cret-Value_1", listen="127.0.0.1", port=port
+    )
+    try:
+        [registered] = fake_api.calls_to("setWebhook")
+        assert registered.params["url"] == url
+        assert registered.params["secret_token"] == "s3cret-Value_1"
+        update = fake_api.push_text(USER, USER, "/privacy")
+        fake_api.reset()  # the update goes by webhook, not getUpdates
+        async with aiohttp.ClientSession() as session:
+            for secret, expected in (("wrong", 403), (None, 403), ("s3cret-Value_1", 200)):
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                async with session.post(url, json=update, headers=headers) as response:
+                    assert response.status == expected
+        await fake_api.wait_for(lambda: bool(fake_api.sent_messages(USER)))
+        [reply] = fake_api.sent_messages(USER)
+        assert reply.text.startswith("What we keep, and why")
+    finally:
+        await stop(application)

@@ -4,98 +4,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.app import Core, Runtime, build_channels, build_core, build_runtime, build_telegram
-from bot.clock import FixedClock
 from bot.render.limits import telegram_length
-from bot.store import AuditEntry, Broadcast, Delivery, DeliveryStatus, Post, PostStatus
+from bot.store import Broadcast, Delivery, DeliveryStatus, Post, PostStatus
 from bot.store.subscribers import consent
-from bot.telegram.notifier import TelegramNotifier
-from tests.campaign_factory import Campaign
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
     CHANNEL,
     STAFF_A,
     STAFF_B,
-    TOKEN,
-    BotDriver,
+    START,
+    Running,
     fake_api_fixture,
     ptb_timedelta_fixture,
+    start_running,
+    stop_running,
     telegram_campaign,
 )
 
 SUPPORTER = 5551
-START = datetime.now(UTC).replace(microsecond=0)
-
-
-@dataclass
-class Running:
-    """The bot and the publishing worker, wired by the composition root."""
-
-    driver: BotDriver
-    runtime: Runtime
-    clock: FixedClock
-
-    @property
-    def core(self) -> Core:
-        return self.runtime.core
-
-    @property
-    def fake(self) -> FakeBotAPI:
-        return self.driver.fake
-
-    async def tick(self, **advance: float) -> None:
-        """Move the clock, then run one worker tick (what the scheduler's poll job does)."""
-        if advance:
-            self.clock.advance(**advance)
-        await self.runtime.worker.tick()
-
-    def channel_posts(self) -> list[str]:
-        return [m.text for m in self.fake.sent_messages(CHANNEL)]
-
-    def posts(self) -> list[Post]:
-        with self.core.store.sessions() as session:
-            return list(session.scalars(select(Post).order_by(Post.id)))
-
-    def deliveries(self) -> list[Delivery]:
-        with self.core.store.sessions() as session:
-            return list(session.scalars(select(Delivery).order_by(Delivery.id)))
-
-    def audit(self) -> list[AuditEntry]:
-        with self.core.store.sessions() as session:
-            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
-
-
-async def start_running(
-    fake: FakeBotAPI, campaign: Campaign, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Running:
-    """Build the core, the bot, the Telegram channel and the worker as ``run`` does."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("TELEGRAM_CHANNEL_ID", CHANNEL)
-    monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.root)
-    clock = FixedClock(START)
-    core = build_core(str(campaign.config_path), clock=clock)
-    telegram = build_telegram(core, TOKEN)
-    channels = build_channels(core.settings, core.store, dry_run=False, bot=telegram.bot)
-    runtime = build_runtime(core, channels, TelegramNotifier(telegram.bot, core.settings.staff))
-    runtime.telegram = telegram
-    driver = BotDriver(fake, telegram)
-    await driver.start()
-    return Running(driver, runtime, clock)
-
-
-async def stop_running(running: Running) -> None:
-    await running.driver.stop()
-    for channel in running.runtime.channels.values():
-        await channel.close()
-    running.core.store.close()
 
 
 @pytest.fixture(name="running")
@@ -369,3 +301,16 @@ async def test_broadcast_is_planned_confirmed_by_button_and_cancelled(running: R
     assert "nothing to send" in await say(running, STAFF_A, "/broadcast a-share aid")
     with store.sessions() as session:
         assert session.get(Broadcast, 1).status == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_staff_notices_fit_one_message_and_skip_staff_without_a_chat(
+    running: Running,
+) -> None:
+    notifier = running.runtime.notifier
+    running.fake.missing_chat(STAFF_B)  # never started the bot
+    await notifier.notify_staff("Delivery 7 failed: <b>" + "reason " * 1000)
+
+    [notice] = running.fake.sent_messages(STAFF_A)
+    assert telegram_length(notice.text) <= 4096
+    assert notice.text.startswith("⚠️ Delivery 7 failed: &lt;b&gt;")
+    assert running.fake.sent_messages(STAFF_B) == []
