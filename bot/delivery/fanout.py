@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.channels.base import ErrorKind
 from bot.clock import Clock
 from bot.delivery.feeds import Feed, Lane
 from bot.delivery.journal import Journal
@@ -183,13 +184,19 @@ class FanOut:
             if isinstance(prepared, Outcome):
                 self.journal.record(prepared)
                 continue
-            if (gap := self.spacing.wait(row.chat_id)) > 0:
+            chat = row.chat_id
+            if (gap := self.spacing.wait(chat)) > 0:
                 lane.defer(row, gap)
                 continue
+            self.spacing.reserve(chat)  # before waiting: the other lane sees the chat busy
             await self._slots.acquire()
             await lane.pacer.acquire()
-            self.spacing.mark(row.chat_id)
-            self._spawn(self._deliver(row, lane, *prepared))
+            if self._stopping or not self._open.is_set():  # paused while this one waited
+                self._slots.release()
+                self.spacing.done(chat, delivered=False)
+                lane.defer(row, 0.0)
+                continue
+            self._spawn(self._deliver(row, lane, chat, *prepared))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -220,10 +227,12 @@ class FanOut:
         return self._texts[key]
 
     async def _deliver(
-        self, row: FeedRow, lane: Lane, text: str, keyboard: Keyboard | None
+        self, row: FeedRow, lane: Lane, chat: int, text: str, keyboard: Keyboard | None
     ) -> None:
+        delivered = True  # unless Telegram said otherwise
         try:
             if not await self.journal.claim(row.id):
+                delivered = False
                 self.release([row.id])
                 return
             self.selector.touched(row.broadcast_id)
@@ -232,6 +241,7 @@ class FanOut:
                     row.chat_id, text, keyboard=keyboard, paid=lane.paid
                 )
             except RecipientError as exc:
+                delivered = exc.kind is ErrorKind.UNCERTAIN
                 await self._failed(row, lane, exc)
             except Exception as exc:  # the request may have left: never resend blindly
                 log.exception("unexpected error sending message %d", row.id)
@@ -241,6 +251,7 @@ class FanOut:
                 self.sent += 1
                 self.journal.record(sent(row, message_id, self.clock.now()))
         finally:
+            self.spacing.done(chat, delivered=delivered)
             self._slots.release()
 
     async def _failed(self, row: FeedRow, lane: Lane, exc: RecipientError) -> None:

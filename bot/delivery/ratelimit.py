@@ -61,11 +61,15 @@ class Pacer:
     def penalize(self, retry_after: float) -> None:
         """React to a 429: pause for ``retry_after`` seconds and slow down for a while."""
         now = self._clock()
+        # The requests in flight when Telegram starts refusing all get a 429: one episode
+        # slows the rate once, not once per answer (that would drop it to the floor at once).
+        same_episode = now < self.paused_until
         self.paused_until = max(self.paused_until, now + retry_after)
         self._tat = max(self._tat, self.paused_until)
-        self.rate = max(self.base * MIN_SHARE, self.rate * SLOWDOWN)
+        if not same_episode:
+            self.rate = max(self.base * MIN_SHARE, self.rate * SLOWDOWN)
+            self.penalties += 1
         self._changed = now
-        self.penalties += 1
 
     def _recover(self, now: float) -> None:
         if self.rate < self.base and now - self._changed >= RECOVERY_SECONDS:
@@ -74,19 +78,44 @@ class Pacer:
 
 
 class ChatSpacing:
-    """Remembers when each chat last got a message, to keep one chat under 1 message/s."""
+    """Keeps one chat under 1 message/s: its next message waits for the last one's answer + 1 s.
+
+    Spacing is measured from the *answer* of the previous request, not from when it was
+    queued: a request queued first may leave later (its claim waited longer on the database),
+    and the previous one reaches Telegram before its answer comes back. A chat with a request
+    reserved but not answered yet is busy.
+    """
 
     def __init__(self, gap: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.gap = gap
         self._clock = clock
         self._last: dict[int, float] = {}
+        self._busy: dict[int, int] = {}
 
     def wait(self, chat_id: int) -> float:
         """Seconds before ``chat_id`` may get another message."""
+        if chat_id in self._busy:
+            return self.gap
         last = self._last.get(chat_id)
         return 0.0 if last is None else max(0.0, last + self.gap - self._clock())
 
-    def mark(self, chat_id: int) -> None:
+    def reserve(self, chat_id: int) -> None:
+        """Note a request to ``chat_id`` about to be made (checked by ``wait`` meanwhile)."""
+        self._busy[chat_id] = self._busy.get(chat_id, 0) + 1
+
+    def done(self, chat_id: int, *, delivered: bool) -> None:
+        """Note that the reserved request to ``chat_id`` got its answer (or was never made).
+
+        Only a message that reached (or may have reached) the chat starts its gap: a retry
+        after a 5xx or a network error need not wait for it.
+        """
+        left = self._busy.get(chat_id, 1) - 1
+        if left > 0:
+            self._busy[chat_id] = left
+        else:
+            self._busy.pop(chat_id, None)
+        if not delivered:
+            return
         now = self._clock()
         self._last[chat_id] = now
         if len(self._last) > 8192:  # forget chats whose gap is over: memory stays flat

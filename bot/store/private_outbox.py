@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -122,7 +122,11 @@ _RECORD = (
     update(MESSAGES)
     .where(
         MESSAGES.c.id == bindparam("row_id"),
-        MESSAGES.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        # Not ``in_``: an expanding parameter cannot be used with executemany.
+        or_(
+            MESSAGES.c.status == DeliveryStatus.PENDING,
+            MESSAGES.c.status == DeliveryStatus.SENDING,
+        ),
     )
     .values(
         status=bindparam("new_status"),

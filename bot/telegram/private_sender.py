@@ -111,9 +111,9 @@ class BotPrivateSender:
         return message.message_id
 
     async def close(self) -> None:
-        if self._ready:
-            await self.bot.shutdown()
-            self._ready = False
+        """Close the connection pool, also when initializing failed half-way (getMe refused)."""
+        await self.bot.shutdown()  # a no-op when nothing was opened
+        self._ready = False
 
     async def _initialize(self) -> None:
         async with self._lock:
