@@ -151,12 +151,25 @@ async def start(
     listen: str = "0.0.0.0",
     port: int = 8080,
 ) -> None:
-    """Start receiving updates: long polling, or a webhook that checks Telegram's secret."""
+    """Start receiving updates: long polling, or a webhook that checks Telegram's secret.
+
+    If starting fails, everything opened so far is closed again before the error is raised.
+    """
     try:
-        await application.initialize()
+        await _start(application, webhook_url, secret, listen, port)
     except InvalidToken:
+        await stop(application)
         # PTB's message quotes the token: "The token `…` was rejected by the server."
         raise InvalidToken("Telegram rejected the bot token (TELEGRAM_BOT_TOKEN)") from None
+    except BaseException:
+        await stop(application)
+        raise
+
+
+async def _start(
+    application: AnyApplication, webhook_url: str, secret: str, listen: str, port: int
+) -> None:
+    await application.initialize()
     await application.bot.set_my_commands([BotCommand(n, d) for n, d in MENU])
     assert application.updater is not None
     if webhook_url:
@@ -176,9 +189,10 @@ async def start(
 
 
 async def stop(application: AnyApplication) -> None:
-    """Stop receiving updates and close connections."""
+    """Stop receiving updates and close connections (also after a failed start)."""
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     if application.running:
         await application.stop()
     await application.shutdown()
+    await application.bot.shutdown()  # its connections, when initialize() failed half-way

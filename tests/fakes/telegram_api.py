@@ -181,6 +181,8 @@ class FakeBotAPI:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/_stats", self._stats_endpoint)
         app.router.add_post("/_reset", self._reset_endpoint)
+        app.router.add_post("/_push", self._push_endpoint)
+        app.router.add_get("/_messages", self._messages_endpoint)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -598,6 +600,31 @@ class FakeBotAPI:
         self.reset()
         return web.json_response({"ok": True})
 
+    async def _push_endpoint(self, request: web.Request) -> web.Response:
+        """Queue an update: ``{"update": {...}}`` as given, or a text message from a user."""
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        if isinstance(body.get("update"), dict):
+            update = self.push_raw(body["update"])
+        else:
+            chat_id = int(body["chat_id"])
+            update = self.push_text(
+                chat_id,
+                int(body.get("user_id", chat_id)),
+                str(body["text"]),
+                str(body.get("language_code", "en")),
+            )
+        return web.json_response(update)
+
+    async def _messages_endpoint(self, request: web.Request) -> web.Response:
+        """The messages delivered (with ``--record``), optionally to one ``chat_id`` only."""
+        chat = request.query.get("chat_id")
+        messages = self.sent_messages(chat if chat is None or chat.startswith("@") else int(chat))
+        return web.json_response(
+            [{"chat_id": m.chat_id, "message_id": m.message_id, "text": m.text} for m in messages]
+        )
+
     # -- methods -----------------------------------------------------------------------------
 
     async def _get_me(self, params: Params, call: Call) -> Any:
@@ -1004,7 +1031,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tests.fakes.telegram_api",
         description="Run a fake Telegram Bot API on loopback. Prints READY <port> once "
-        "listening; GET /_stats answers the counters as JSON, POST /_reset clears them.",
+        "listening; GET /_stats answers the counters as JSON, POST /_reset clears them, "
+        'POST /_push {"chat_id": 1, "text": "/start"} queues a user\'s message (or '
+        '{"update": {...}}), GET /_messages[?chat_id=] lists delivered ones (with --record).',
     )
     parser.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="Address.")
     parser.add_argument("--port", type=int, default=0, help="Port; 0 picks a free one.")

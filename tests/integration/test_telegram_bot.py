@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sqlalchemy import select
+from telegram.error import InvalidToken
 
 from bot.store import AuditEntry, Message, Subscriber
 from bot.store.subscribers import get_subscriber
@@ -467,3 +468,14 @@ async def test_webhook_mode_checks_telegrams_secret_token(
         assert reply.text.startswith("What we keep, and why")
     finally:
         await stop(application)
+
+
+async def test_a_rejected_token_fails_start_without_showing_it(services: BotServices) -> None:
+    async with FakeBotAPI(token="1:OTHER") as fake:
+        application = build_application(TOKEN, fake.root, services)
+        with pytest.raises(InvalidToken) as caught:
+            await start(application)
+        assert [c.method for c in fake.calls] == ["getMe"]
+    assert str(caught.value) == "Telegram rejected the bot token (TELEGRAM_BOT_TOKEN)"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert not application.running
