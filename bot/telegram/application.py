@@ -170,7 +170,7 @@ async def _start(
     application: AnyApplication, webhook_url: str, secret: str, listen: str, port: int
 ) -> None:
     await application.initialize()
-    await application.bot.set_my_commands([BotCommand(n, d) for n, d in MENU])
+    await set_menus(application)
     assert application.updater is not None
     if webhook_url:
         path = urlsplit(webhook_url).path.lstrip("/")
@@ -186,6 +186,17 @@ async def _start(
     else:
         await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
     await application.start()
+
+
+async def set_menus(application: AnyApplication) -> None:
+    """Publish the command menu, with descriptions in each campaign language."""
+    app: BotServices = application.bot_data[SERVICES_KEY]
+    for lang in app.settings.campaign.languages:
+        commands = [BotCommand(name, app.translate(lang, text)) for name, text in MENU]
+        await application.bot.set_my_commands(commands, language_code=lang)
+    default = app.settings.campaign.default_language
+    commands = [BotCommand(name, app.translate(default, text)) for name, text in MENU]
+    await application.bot.set_my_commands(commands)
 
 
 async def stop(application: AnyApplication) -> None:

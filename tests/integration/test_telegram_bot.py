@@ -249,6 +249,19 @@ async def test_facts_shows_the_latest_findings_with_their_sources(
     assert "Amnesty International" in plain(facts)
 
 
+async def test_the_command_menu_is_in_each_campaign_language(driver: BotDriver) -> None:
+    menus = driver.fake.commands
+    assert sorted(menus) == ["default:", "default:ar", "default:ckb", "default:en"]
+    assert menus["default:"] == menus["default:en"]
+    assert [c["command"] for c in menus["default:ar"]] == [c["command"] for c in menus["default:"]]
+    act = {lang: menus[f"default:{lang}"][0]["description"] for lang in ("en", "ar", "ckb")}
+    assert act == {
+        "en": "The current call to action",
+        "ar": "الدعوة الحالية إلى التحرك",
+        "ckb": "بانگەوازی ئێستا",
+    }
+
+
 async def test_privacy_and_help_answer_in_the_users_language(driver: BotDriver) -> None:
     [privacy] = await driver.send(USER, "/privacy", lang="ar")
     [help_text] = await driver.send(USER, "/help", lang="ar")

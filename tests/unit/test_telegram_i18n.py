@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.telegram.application import MENU
 from bot.telegram.i18n import LOCALES, TOPIC_NAMES, WEEKDAYS, Translator
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
@@ -18,7 +19,7 @@ _LABELS = re.compile(r"\(\s*\"\w+\",\s*\"([A-Z][^\"]*)\"\s*\)")
 
 
 def used_msgids() -> set[str]:
-    found: set[str] = set(TOPIC_NAMES.values()) | set(WEEKDAYS)
+    found: set[str] = set(TOPIC_NAMES.values()) | set(WEEKDAYS) | {text for _, text in MENU}
     for path in BOT.rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         found.update(_CALL.findall(source))
