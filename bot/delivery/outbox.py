@@ -137,6 +137,7 @@ class Outbox:
                 self.store,
                 delivery.id,
                 DeliveryStatus.FAILED,
+                self.clock.now(),
                 error=f"channel {delivery.channel} is not configured in this run",
             )
             return 0
@@ -150,6 +151,7 @@ class Outbox:
                 self.store,
                 delivery.id,
                 DeliveryStatus.SKIPPED,
+                self.clock.now(),
                 error=f"X daily cap of {options.max_posts_per_day} posts reached",
             )
             return 0
@@ -158,10 +160,12 @@ class Outbox:
                 self.library.get(delivery.item_id), delivery.channel, delivery.lang
             )
         except (KeyError, RenderError) as exc:
-            finish_delivery(self.store, delivery.id, DeliveryStatus.FAILED, error=str(exc))
+            finish_delivery(
+                self.store, delivery.id, DeliveryStatus.FAILED, self.clock.now(), error=str(exc)
+            )
             await self._tell(delivery, str(exc))
             return 0
-        if not claim_delivery(self.store, delivery.id, rendered.text):
+        if not claim_delivery(self.store, delivery.id, rendered.text, self.clock.now()):
             return 0
         parts = [rendered.text]
         if not rendered.fits and options is not None and options.threads:
@@ -184,6 +188,7 @@ class Outbox:
             self.store,
             delivery.id,
             DeliveryStatus.SENT,
+            self.clock.now(),
             external_id=published.external_id,
             url=published.url,
             error=None,
@@ -206,6 +211,7 @@ class Outbox:
                 self.store,
                 delivery.id,
                 DeliveryStatus.PENDING,
+                self.clock.now(),
                 next_attempt_at=now + wait,
                 error=f"rate limited: {exc.reason}",
             )
@@ -215,6 +221,7 @@ class Outbox:
                 self.store,
                 delivery.id,
                 DeliveryStatus.PENDING,
+                self.clock.now(),
                 next_attempt_at=now + backoff(attempts),
                 error=exc.reason,
             )
@@ -222,7 +229,7 @@ class Outbox:
         status = (
             DeliveryStatus.UNCERTAIN if exc.kind is ErrorKind.UNCERTAIN else DeliveryStatus.FAILED
         )
-        finish_delivery(self.store, delivery.id, status, error=exc.reason)
+        finish_delivery(self.store, delivery.id, status, now, error=exc.reason)
         await self._tell(delivery, f"{status}: {exc.reason}")
 
     async def _tell(self, delivery: Delivery, what: str) -> None:

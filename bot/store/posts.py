@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -181,7 +182,8 @@ def write_deliveries(
                 channel=channel,
                 item_id=post.item_id,
                 lang=post.lang,
-                idempotency_key=f"campaign-bot-post-{post.id}-{channel}",
+                # Unique across database resets too: Mastodon remembers keys for an hour.
+                idempotency_key=f"campaign-bot-{post.id}-{channel}-{secrets.token_hex(8)}",
                 status=status,
                 next_attempt_at=now,
                 error=error,
@@ -202,7 +204,7 @@ def ready_deliveries(store: Store, now: datetime, limit: int = 50) -> list[Deliv
         return list(rows)
 
 
-def claim_delivery(store: Store, delivery_id: int, text: str) -> bool:
+def claim_delivery(store: Store, delivery_id: int, text: str, at: datetime) -> bool:
     """Mark a pending delivery ``sending`` (committed before the request leaves)."""
     with store.sessions.begin() as session:
         result = session.execute(
@@ -212,20 +214,21 @@ def claim_delivery(store: Store, delivery_id: int, text: str) -> bool:
                 status=DeliveryStatus.SENDING,
                 text=text,
                 attempts=Delivery.attempts + 1,
-                updated_at=_now(),
+                updated_at=at,
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def finish_delivery(
-    store: Store, delivery_id: int, status: DeliveryStatus, **values: object
+    store: Store, delivery_id: int, status: DeliveryStatus, at: datetime, **values: object
 ) -> None:
+    """Record a delivery's new status at ``at`` (the worker's clock: the X daily count uses it)."""
     with store.sessions.begin() as session:
         session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id)
-            .values(status=status, updated_at=_now(), **values)
+            .values(status=status, updated_at=at, **values)
         )
 
 

@@ -254,7 +254,8 @@ async def test_crash_while_sending_becomes_uncertain_not_resent(engine: Engine) 
     [row] = list_deliveries(engine.store)
     from bot.store.posts import claim_delivery
 
-    assert claim_delivery(engine.store, row.id, "text")  # the worker died right after this
+    # The worker died right after this claim.
+    assert claim_delivery(engine.store, row.id, "text", engine.clock.now())
     await engine.outbox.recover()
     await engine.tick()
     assert engine.channels["x"].published == []

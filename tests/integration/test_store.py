@@ -143,8 +143,8 @@ def test_delivery_claim_is_exclusive_and_recovery_marks_uncertain(store: Store) 
 
     rows = ready_deliveries(store, NOW)
     assert [r.channel for r in rows] == ["x", "mastodon"]
-    assert claim_delivery(store, rows[0].id, "text") is True
-    assert claim_delivery(store, rows[0].id, "text") is False
+    assert claim_delivery(store, rows[0].id, "text", NOW) is True
+    assert claim_delivery(store, rows[0].id, "text", NOW) is False
     recovered = recover_interrupted(store)
     assert [r.id for r in recovered] == [rows[0].id]
     assert [r.channel for r in ready_deliveries(store, NOW)] == ["mastodon"]
