@@ -48,6 +48,7 @@ DONE = "rem:done:"
 SNOOZE = "rem:snooze"
 STOP = "rem:stop"
 MAX_CALLBACK = 64
+REMINDING = ("daily", "weekly")  # the frequencies that have a next reminder
 Translate = Callable[[str, str], str]
 
 
@@ -128,7 +129,11 @@ def _due_batch(
     with store.sessions.begin() as session:
         due_rows = session.scalars(
             select(Subscriber)
-            .where(Subscriber.active.is_(True), Subscriber.next_reminder_at <= now)
+            .where(
+                Subscriber.active.is_(True),
+                Subscriber.reminder.in_(REMINDING),
+                Subscriber.next_reminder_at <= now,
+            )
             .order_by(Subscriber.next_reminder_at)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
@@ -176,7 +181,9 @@ def _schedule_batch(store: Store, settings: Settings, now: datetime) -> int:
             .where(
                 Subscriber.active.is_(True),
                 Subscriber.next_reminder_at.is_(None),
-                Subscriber.reminder != "off",
+                # Not ``!= "off"``: a row with an unknown value would get no time, stay NULL
+                # and be selected again forever.
+                Subscriber.reminder.in_(REMINDING),
             )
             .limit(BATCH)
         ).all()
@@ -196,7 +203,8 @@ async def run_due_reminders(
     """
     while await asyncio.to_thread(_schedule_batch, store, settings, now) == BATCH:
         pass
-    hold = "paused" if store.is_paused() else blackout_reason(settings, now)
+    paused = await asyncio.to_thread(store.is_paused)
+    hold = "paused" if paused else blackout_reason(settings, now)
     total: Counter[str] = Counter()
     while True:
         counts = await asyncio.to_thread(_due_batch, store, library, settings, now, hold)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
-from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -18,11 +16,11 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import ErrorKind
 from bot.delivery.private import Keyboard, RecipientError
 from bot.telegram.aiohttp_request import AiohttpRequest
+from bot.telegram.errors import retry_after_seconds
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -32,7 +30,7 @@ def classify_recipient(exc: TelegramError) -> RecipientError:
     message = exc.message
     lowered = message.lower()
     if isinstance(exc, RetryAfter):
-        seconds = _retry_after(exc)
+        seconds = retry_after_seconds(exc)
         return RecipientError(
             ErrorKind.RATE_LIMITED, f"flood control: retry in {seconds:g} s", retry_after=seconds
         )
@@ -63,14 +61,6 @@ def classify_recipient(exc: TelegramError) -> RecipientError:
     if isinstance(exc, NetworkError):
         return RecipientError(ErrorKind.TRANSIENT, f"network error: {message}")
     return RecipientError(ErrorKind.TRANSIENT, f"Telegram error: {message}")
-
-
-def _retry_after(exc: RetryAfter) -> float:
-    # PTB 22 warns on reading retry_after unless PTB_TIMEDELTA is set; accept both types.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: int | float | timedelta = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class BotPrivateSender:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,15 +39,16 @@ QUICK = FanOutOptions(
 )
 
 
-def reviewed_campaign(campaign: Campaign, **config: Any) -> Campaign:
-    """The test campaign with every item reviewed in every language, and no publishing rules."""
+def reviewed_campaign(
+    campaign: Campaign, extra: Sequence[dict[str, Any]] = (), **config: Any
+) -> Campaign:
+    """The test campaign with every item reviewed in every language, console only, no rules."""
     everywhere = {"reviewed": ALL_LANGUAGES}
-    campaign.write_items(
-        "items.yaml",
-        [finding(**everywhere), demand(**everywhere), action(**everywhere)],
-    )
+    items = [finding(**everywhere), demand(**everywhere), action(**everywhere), *extra]
+    campaign.write_items("items.yaml", items)
     data = campaign.config()
     data["schedule"]["rules"] = []
+    data["channels"] = {"console": {}}
     for section, values in config.items():
         data[section] = {**data.get(section, {}), **values}
     campaign.write_config(data)
