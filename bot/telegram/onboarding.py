@@ -137,6 +137,7 @@ def _starting_settings(update: Update, app: BotServices, chat_id: int) -> dict[s
             "topics": old.topics,
             "reminder": old.reminder,
             "reminder_time": old.reminder_time,
+            "reminder_weekday": old.reminder_weekday,
             "time_zone": old.time_zone,
         }
     return {
@@ -144,6 +145,7 @@ def _starting_settings(update: Update, app: BotServices, chat_id: int) -> dict[s
         "topics": " ".join(app.topics),
         "reminder": "weekly",
         "reminder_time": app.settings.reminders.default_time,
+        "reminder_weekday": 0,
         "time_zone": app.settings.campaign.time_zone,
     }
 
