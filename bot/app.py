@@ -226,6 +226,16 @@ def build_runtime(
     return Runtime(core, channels, notifier, worker, audience)
 
 
+async def learn_limits(renderer: Renderer, channels: dict[str, Channel]) -> None:
+    """Ask servers for their post length limit (a Mastodon instance may allow more than 500)."""
+    from bot.channels.mastodon import MastodonChannel
+
+    for name, channel in channels.items():
+        if isinstance(channel, MastodonChannel):
+            renderer.server_limits[name] = await channel.max_characters()
+            log.info("%s allows %d characters per post", name, renderer.server_limits[name])
+
+
 async def serve(runtime: Runtime) -> None:
     """Run the worker until SIGTERM or SIGINT, then shut down cleanly."""
     loop = asyncio.get_running_loop()
@@ -240,6 +250,7 @@ async def serve(runtime: Runtime) -> None:
             secret=env("TELEGRAM_WEBHOOK_SECRET"),
             port=int(env("PORT")),
         )
+    await learn_limits(runtime.core.renderer, runtime.channels)
     await runtime.worker.start()
     if runtime.audience is not None:
         await runtime.audience.start()

@@ -165,10 +165,21 @@ class Outbox:
             )
             await self._tell(delivery, str(exc))
             return 0
+        threads = options is not None and options.threads
+        if not rendered.fits and not threads:
+            reason = (
+                f"too long for {delivery.channel}: {rendered.length} characters, "
+                f"the limit is {rendered.limit}"
+            )
+            finish_delivery(
+                self.store, delivery.id, DeliveryStatus.FAILED, self.clock.now(), error=reason
+            )
+            await self._tell(delivery, reason)
+            return 0
         if not claim_delivery(self.store, delivery.id, rendered.text, self.clock.now()):
             return 0
         parts = [rendered.text]
-        if not rendered.fits and options is not None and options.threads:
+        if not rendered.fits:
             parts = split_thread(rendered.text, RULES[delivery.channel].measure, rendered.limit)
         outgoing = Outgoing(
             text=parts[0],

@@ -82,6 +82,10 @@ def _labels(root: Path) -> dict[str, dict[str, str]]:
     return labels
 
 
+# Channels whose limit covers the content warning as well as the text (Mastodon counts both).
+WARNING_COUNTS = frozenset({"mastodon"})
+
+
 class Renderer:
     """Renders items through ``messages/templates`` for each channel and language."""
 
@@ -97,6 +101,9 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.labels = _labels(library.root)
+        # Limits learnt from the servers at start (a Mastodon instance's max_characters);
+        # a ``max_characters`` in config wins over them.
+        self.server_limits: dict[str, int] = {}
 
     def template_name(self, channel: str, kind: str) -> str:
         return f"{channel}/{kind}.j2"
@@ -125,14 +132,21 @@ class Renderer:
         self._require_citation(item, channel, text, links.made)
         rule = RULES[channel]
         override = self.settings.channels.get(channel)
-        limit = override.max_characters if override and override.max_characters else rule.limit
+        limit = (
+            override.max_characters
+            if override and override.max_characters
+            else self.server_limits.get(channel, rule.limit)
+        )
         warning = item.content_warning.get(lang) if item.content_warning else None
+        length = rule.measure(text)
+        if warning and channel in WARNING_COUNTS:
+            length += rule.measure(warning)
         return Rendered(
             item_id=item.id,
             channel=channel,
             lang=lang,
             text=text,
-            length=rule.measure(text),
+            length=length,
             limit=limit,
             reviewed=item.is_reviewed(lang),
             links=tuple(links.made),

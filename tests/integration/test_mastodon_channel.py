@@ -7,8 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.app import learn_limits
 from bot.channels import ChannelError, ErrorKind, Outgoing
 from bot.channels.mastodon import MastodonChannel
+from bot.config import load_config
+from bot.library import load_library
+from bot.render import Renderer
+from tests.campaign_factory import Campaign
 from tests.fakes.mastodon_api import (  # noqa: F401 (fixtures by name)
     FakeMastodon,
     mastodon_api_fixture,
@@ -205,3 +210,15 @@ async def test_an_unreachable_instance_is_transient() -> None:
 def test_an_unknown_visibility_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="visibility"):
         MastodonChannel("http://127.0.0.1:9", "token", visibility="followers")
+
+
+async def test_the_worker_learns_the_instance_limit_at_start(campaign: Campaign) -> None:
+    loaded = load_config(campaign.config_path)
+    library, _ = load_library(loaded.library_dir)
+    renderer = Renderer(library, loaded.settings)
+    with FakeMastodon(max_characters=11_000) as fake:
+        channel = MastodonChannel(fake.base_url, fake.token)
+        await learn_limits(renderer, {"mastodon": channel})
+        await channel.close()
+    assert renderer.server_limits == {"mastodon": 11_000}
+    assert renderer.render(library.get("f-attacks"), "mastodon", "en").limit == 11_000

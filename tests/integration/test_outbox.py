@@ -379,3 +379,15 @@ async def test_long_item_goes_out_as_an_x_thread_when_allowed(
 
     assert all(x_length(part) <= 280 for part in (sent.text, *sent.continuation))
     assert "amnesty.org.nz" in sent.continuation[-1]
+
+
+async def test_a_post_too_long_for_its_channel_fails_with_the_reason(engine: Engine) -> None:
+    engine.outbox.renderer.server_limits["mastodon"] = 40  # a tiny instance
+    engine.post(channels=["mastodon"])
+    await engine.tick()
+    [row] = list_deliveries(engine.store)
+    assert row.status == "failed"
+    assert row.error is not None and "too long for mastodon" in row.error
+    assert "the limit is 40" in row.error
+    assert engine.channels["mastodon"].published == []
+    assert any("too long for mastodon" in notice for notice in engine.notices.sent)

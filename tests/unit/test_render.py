@@ -105,3 +105,34 @@ def test_length_is_measured_after_rendering(campaign: Campaign) -> None:
     assert post.limit == 280
     assert post.length > 280 and not post.fits
     assert renderer.render(renderer.library.get("f-attacks"), "mastodon", "en").fits
+
+
+def test_mastodon_counts_the_content_warning_toward_its_limit(campaign: Campaign) -> None:
+    warning = "Graphic description of civilian deaths"
+    campaign.write_items("items.yaml", [finding(reviewed=["en"], content_warning={"en": warning})])
+    renderer = _renderer(campaign)
+    item = renderer.library.get("f-attacks")
+    mastodon = renderer.render(item, "mastodon", "en")
+    assert mastodon.content_warning == warning
+    rule_length = renderer.render(item, "console", "en")  # the console ignores warnings
+    assert mastodon.length == len(mastodon.text) + len(warning) - _url_savings(mastodon.text)
+    assert rule_length.length == len(rule_length.text)
+
+
+def _url_savings(text: str) -> int:
+    """Characters Mastodon does not count: each URL counts 23 whatever its length."""
+    import re
+
+    return sum(len(url) - 23 for url in re.findall(r"https://\S+", text))
+
+
+def test_a_server_limit_replaces_the_default_unless_config_sets_one(campaign: Campaign) -> None:
+    renderer = _renderer(campaign)
+    item = renderer.library.get("f-attacks")
+    assert renderer.render(item, "mastodon", "en").limit == 500
+    renderer.server_limits["mastodon"] = 11_000
+    assert renderer.render(item, "mastodon", "en").limit == 11_000
+    data = campaign.config()
+    data["channels"]["mastodon"]["max_characters"] = 600
+    campaign.write_config(data)
+    assert _renderer(campaign).render(item, "mastodon", "en").limit == 600
