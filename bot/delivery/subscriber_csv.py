@@ -77,7 +77,9 @@ def _field(name: str, raw: str, settings: Settings, topics: set[str]) -> Any:
     if name == "topics":
         unknown = [t for t in value.split() if t not in topics]
         if unknown:
-            raise RowError(f"unknown topic {unknown[0]!r}; known: {', '.join(sorted(topics))}")
+            listed = ", ".join(repr(t) for t in unknown)
+            plural = "s" if len(unknown) > 1 else ""
+            raise RowError(f"unknown topic{plural} {listed}; known: {', '.join(sorted(topics))}")
         return " ".join(value.split())
     if name == "reminder":
         if value not in FREQUENCIES:
@@ -116,16 +118,26 @@ def _rows(handle: TextIO) -> Iterator[tuple[int, dict[Any, Any]]]:
 
 def _convert(
     row: dict[Any, Any], settings: Settings, topics: set[str], now: datetime
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[str]]:
+    """The row's values for the store, and every problem found in it (all of them, not the
+    first: whoever fixes the file should not have to run the import once per mistake)."""
     if None in row:
-        raise RowError("more fields than the header has columns")
+        return {}, ["more fields than the header has columns"]
     if any(value is None for value in row.values()):
-        raise RowError("fewer fields than the header has columns")
-    values: dict[str, Any] = {
-        name: _field(name, row.get(name, ""), settings, topics)
-        for name in (*REQUIRED[:-1], *OPTIONAL)
-    }
-    values["consented_at"] = _consent(row["consented_at"], now)
+        return {}, ["fewer fields than the header has columns"]
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in (*REQUIRED[:-1], *OPTIONAL):
+        try:
+            values[name] = _field(name, row.get(name, ""), settings, topics)
+        except RowError as exc:
+            problems.append(str(exc))
+    try:
+        values["consented_at"] = _consent(row["consented_at"], now)
+    except RowError as exc:
+        problems.append(str(exc))
+    if problems:
+        return values, problems
     prefs = ReminderPrefs(
         values["reminder"],
         values["reminder_time"],
@@ -135,7 +147,7 @@ def _convert(
     values["next_reminder_at"] = next_reminder_at(prefs, now, settings)
     values["last_reminded_on"] = None
     values["inactive_reason"] = None
-    return values
+    return values, []
 
 
 def check_file(path: Path, settings: Settings, topics: set[str], now: datetime) -> list[Problem]:
@@ -145,14 +157,13 @@ def check_file(path: Path, settings: Settings, topics: set[str], now: datetime) 
     with path.open(newline="", encoding="utf-8-sig") as handle:
         try:
             for line, row in _rows(handle):
-                try:
-                    values = _convert(row, settings, topics, now)
-                except RowError as exc:
-                    problems.append(Problem(line, str(exc)))
+                values, found = _convert(row, settings, topics, now)
+                problems.extend(Problem(line, message) for message in found)
+                chat = values.get("chat_id")
+                if chat is None:
                     continue
-                first = seen.setdefault(values["chat_id"], line)
+                first = seen.setdefault(chat, line)
                 if first != line:
-                    chat = values["chat_id"]
                     problems.append(Problem(line, f"chat_id {chat} is also on line {first}"))
         except RowError as exc:
             problems.append(Problem(1, str(exc)))
@@ -166,8 +177,11 @@ def read_file(
 ) -> Iterator[dict[str, Any]]:
     """Yield the rows of a file that ``check_file`` passed, ready for the store."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for _, row in _rows(handle):
-            yield _convert(row, settings, topics, now)
+        for line, row in _rows(handle):
+            values, problems = _convert(row, settings, topics, now)
+            if problems:  # check_file passed it: the file changed in between
+                raise RowError(f"line {line}: {'; '.join(problems)}")
+            yield values
 
 
 def write_csv(rows: Iterable[tuple[Any, ...]], out: TextIO) -> int:
