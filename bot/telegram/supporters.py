@@ -109,7 +109,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if app.is_staff(update.effective_user.id if update.effective_user else None):
         text += (
             "\n\nStaff: /queue /preview /post /approve /cancel /pause /resume /stats "
-            "/failed /broadcast"
+            "/failed /broadcast /cancelbroadcast"
         )
     await reply(update, text)
 

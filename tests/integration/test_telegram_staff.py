@@ -314,3 +314,9 @@ async def test_staff_notices_fit_one_message_and_skip_staff_without_a_chat(
     assert telegram_length(notice.text) <= 4096
     assert notice.text.startswith("⚠️ Delivery 7 failed: &lt;b&gt;")
     assert running.fake.sent_messages(STAFF_B) == []
+
+
+async def test_help_lists_staff_commands_for_staff_only(running: Running) -> None:
+    staff_help = await say(running, STAFF_A, "/help")
+    assert "/broadcast /cancelbroadcast" in staff_help
+    assert "/broadcast" not in await say(running, SUPPORTER, "/help")
