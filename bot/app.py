@@ -242,14 +242,23 @@ async def serve(runtime: Runtime) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stop_event.set)
     if runtime.telegram is not None:
+        from telegram.error import InvalidToken
+
         from bot.telegram.application import start
 
-        await start(
-            runtime.telegram,
-            webhook_url=env("TELEGRAM_WEBHOOK_URL"),
-            secret=env("TELEGRAM_WEBHOOK_SECRET"),
-            port=int(env("PORT")),
-        )
+        try:
+            await start(
+                runtime.telegram,
+                webhook_url=env("TELEGRAM_WEBHOOK_URL"),
+                secret=env("TELEGRAM_WEBHOOK_SECRET"),
+                port=int(env("PORT")),
+            )
+        except InvalidToken:
+            runtime.core.store.close()
+            raise ConfigError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it "
+                "for a dry run"
+            ) from None
     await learn_limits(runtime.core.renderer, runtime.channels)
     await runtime.worker.start()
     if runtime.audience is not None:

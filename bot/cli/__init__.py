@@ -7,7 +7,17 @@ import click
 from bot import __version__
 from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
 from bot.cli.content import check, library_group, preview
-from bot.cli.schedule import cancel, db, deliveries, pause, post, queue, resume, run
+from bot.cli.schedule import (
+    approve,
+    cancel,
+    db,
+    deliveries,
+    pause,
+    post,
+    queue,
+    resume,
+    run,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +29,7 @@ def cli() -> None:
 cli.add_command(check)
 cli.add_command(preview)
 cli.add_command(library_group)
-for command in (run, post, queue, cancel, pause, resume, deliveries, db):
+for command in (run, post, queue, approve, cancel, pause, resume, deliveries, db):
     cli.add_command(command)
 
 

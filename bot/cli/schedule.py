@@ -20,7 +20,7 @@ from bot.config import ConfigError, env
 from bot.schedule.posting import build_queue, schedule_post, x_posts_today
 from bot.schedule.when import parse_when
 from bot.store import DeliveryStatus, PostError
-from bot.store.posts import cancel_post, list_deliveries
+from bot.store.posts import approve_post, cancel_post, list_deliveries
 
 
 def actor() -> str:
@@ -171,6 +171,20 @@ def cancel(post_id: int, config_path: str | None) -> None:
     except PostError as exc:
         fail(str(exc))
     click.echo(f"post {post_id} cancelled")
+
+
+@click.command()
+@click.argument("post_id", type=int)
+@config_option
+def approve(post_id: int, config_path: str | None) -> None:
+    """Approve a post another staff member made (with approvals_required: 1 in config)."""
+    app = core(config_path)
+    try:
+        approved = approve_post(app.store, post_id, actor(), "cli", app.clock.now())
+    except PostError as exc:
+        fail(str(exc))
+    when = "now" if approved.due_at <= app.clock.now() else "at its time"
+    click.echo(f"post {post_id} approved by {approved.approved_by}; it goes out {when}")
 
 
 @click.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -173,6 +174,17 @@ class ChannelSession(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# A new supporter's settings before they choose, and what /stop resets them to.
+SUBSCRIBER_DEFAULTS: dict[str, Any] = {
+    "language": "en",
+    "topics": "",
+    "reminder": "weekly",
+    "reminder_time": "18:00",
+    "reminder_weekday": 0,
+    "time_zone": "Asia/Baghdad",
+}
+
+
 class Subscriber(Base):
     """A supporter on Telegram: only what reminders need, deleted whole by /forget."""
 
@@ -180,12 +192,20 @@ class Subscriber(Base):
     __table_args__ = (Index("ix_subscribers_due", "active", "next_reminder_at"),)
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    language: Mapped[str] = mapped_column(String(10), default="en")
-    topics: Mapped[str] = mapped_column(String(200), default="")  # space separated
-    reminder: Mapped[str] = mapped_column(String(10), default="weekly")  # daily, weekly, off
-    reminder_time: Mapped[str] = mapped_column(String(5), default="18:00")  # HH:MM local
-    reminder_weekday: Mapped[int] = mapped_column(Integer, default=0)  # Monday = 0
-    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Baghdad")
+    language: Mapped[str] = mapped_column(String(10), default=SUBSCRIBER_DEFAULTS["language"])
+    # Space separated.
+    topics: Mapped[str] = mapped_column(String(200), default=SUBSCRIBER_DEFAULTS["topics"])
+    # daily, weekly, off
+    reminder: Mapped[str] = mapped_column(String(10), default=SUBSCRIBER_DEFAULTS["reminder"])
+    # HH:MM local
+    reminder_time: Mapped[str] = mapped_column(
+        String(5), default=SUBSCRIBER_DEFAULTS["reminder_time"]
+    )
+    # Monday = 0
+    reminder_weekday: Mapped[int] = mapped_column(
+        Integer, default=SUBSCRIBER_DEFAULTS["reminder_weekday"]
+    )
+    time_zone: Mapped[str] = mapped_column(String(64), default=SUBSCRIBER_DEFAULTS["time_zone"])
     consented_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     # /stop keeps the chat id with this marker only, so imports never re-add the person.

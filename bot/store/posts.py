@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -123,8 +123,12 @@ def cancel_post(store: Store, post_id: int, actor: str, via: str) -> Post:
     return get_post(store, post_id)
 
 
-def approve_post(store: Store, post_id: int, actor: str, via: str) -> Post:
-    """Record a second staff member's approval of a post."""
+def approve_post(store: Store, post_id: int, actor: str, via: str, now: datetime) -> Post:
+    """Record a second staff member's approval of a post.
+
+    A post held because it fell due unapproved becomes due at the approval (``now``), so the
+    misfire grace counts from then: approving an hour later publishes it, not marks it missed.
+    """
     post = get_post(store, post_id)
     if not post.needs_approval:
         raise PostError(f"post {post_id} does not need approval")
@@ -140,7 +144,12 @@ def approve_post(store: Store, post_id: int, actor: str, via: str) -> Post:
                 Post.approved_by.is_(None),
                 Post.status.in_([PostStatus.SCHEDULED, PostStatus.HELD]),
             )
-            .values(approved_by=actor, status=PostStatus.SCHEDULED, updated_at=_now())
+            .values(
+                approved_by=actor,
+                status=PostStatus.SCHEDULED,
+                due_at=case((Post.status == PostStatus.HELD, now), else_=Post.due_at),
+                updated_at=now,
+            )
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             raise PostError(f"post {post_id} is {post.status} and cannot be approved")

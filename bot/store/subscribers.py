@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from bot.store.models import ActionCount, Message, Subscriber
+from bot.store.models import SUBSCRIBER_DEFAULTS, ActionCount, Message, Subscriber
 from bot.store.state import Store
 
 EDITABLE = frozenset(
@@ -78,12 +78,15 @@ def stop(store: Store, chat_id: int) -> bool:
         row.active = False
         row.opted_out = True
         row.inactive_reason = "stopped"
-        row.topics = ""
+        # Nothing else about them is kept: their choices go back to the defaults.
+        for column, value in SUBSCRIBER_DEFAULTS.items():
+            setattr(row, column, value)
         row.reminder = "off"
         row.consented_at = None
         row.next_reminder_at = None
         row.last_reminded_on = None
         row.updated_at = now
+        session.execute(delete(Message).where(Message.chat_id == chat_id))
     return True
 
 

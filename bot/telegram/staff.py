@@ -152,7 +152,7 @@ async def approve(
     update: Update, context: ContextTypes.DEFAULT_TYPE, app: BotServices, actor: str
 ) -> None:
     post_id = _post_id(context, "approve")
-    approved = approve_post(app.store, post_id, actor, "telegram")
+    approved = approve_post(app.store, post_id, actor, "telegram", app.clock.now())
     await reply(update, f"Post {approved.id} approved; it goes out at its time.")
 
 

@@ -147,3 +147,23 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         result = run(*args)
         assert result.exit_code == 0, args
         assert "--config" in result.stdout or "Commands:" in result.stdout
+
+
+def test_approve_from_the_command_line_needs_a_second_person(
+    env: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = env.config()
+    data["approvals_required"] = 1
+    env.write_config(data)
+    monkeypatch.setattr("getpass.getuser", lambda: "amal")
+    made = run("post", "f-attacks", "--channel", "console", "--json")
+    post_id = json.loads(made.stdout)["id"]
+    assert tick_once(env) == ""  # held: nobody approved it
+    own = run("approve", str(post_id))
+    assert own.exit_code == 2 and "different staff member" in own.stderr
+    monkeypatch.setattr("getpass.getuser", lambda: "bilal")
+    approved = run("approve", str(post_id))
+    assert approved.exit_code == 0, approved.output
+    assert approved.stdout == f"post {post_id} approved by cli:bilal; it goes out now\n"
+    assert tick_once(env).count("── console · en · f-attacks") == 1
+    assert run("approve", str(post_id)).exit_code == 2  # already approved

@@ -186,7 +186,7 @@ async def test_unapproved_post_is_held_then_sent_after_approval(engine: Engine) 
     assert get_post(engine.store, post_id).status == PostStatus.HELD
     assert engine.channels["x"].published == []
     assert any("held" in notice for notice in engine.notices.sent)
-    approve_post(engine.store, post_id, "telegram:2", "telegram")
+    approve_post(engine.store, post_id, "telegram:2", "telegram", engine.clock.now())
     await engine.tick()
     assert len(engine.channels["x"].published) == 1
 
@@ -391,3 +391,16 @@ async def test_a_post_too_long_for_its_channel_fails_with_the_reason(engine: Eng
     assert "the limit is 40" in row.error
     assert engine.channels["mastodon"].published == []
     assert any("too long for mastodon" in notice for notice in engine.notices.sent)
+
+
+async def test_a_held_post_approved_after_the_grace_is_published_not_missed(
+    engine: Engine,
+) -> None:
+    post_id = engine.post(needs_approval=True, created_by="telegram:1")
+    await engine.tick()
+    assert get_post(engine.store, post_id).status == PostStatus.HELD
+    engine.clock.advance(minutes=45)  # the second staff member was busy
+    approve_post(engine.store, post_id, "telegram:2", "telegram", engine.clock.now())
+    await engine.tick()
+    assert get_post(engine.store, post_id).status == PostStatus.DISPATCHED
+    assert len(engine.channels["x"].published) == 1

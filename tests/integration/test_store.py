@@ -119,11 +119,11 @@ def test_two_person_approval(store: Store) -> None:
     )
     assert post is not None
     with pytest.raises(PostError, match="different staff member"):
-        approve_post(store, post.id, "telegram:1", "telegram")
-    approved = approve_post(store, post.id, "telegram:2", "telegram")
+        approve_post(store, post.id, "telegram:1", "telegram", NOW)
+    approved = approve_post(store, post.id, "telegram:2", "telegram", NOW)
     assert approved.approved_by == "telegram:2"
     with pytest.raises(PostError, match="already approved"):
-        approve_post(store, post.id, "telegram:3", "telegram")
+        approve_post(store, post.id, "telegram:3", "telegram", NOW)
 
 
 def test_delivery_claim_is_exclusive_and_recovery_marks_uncertain(store: Store) -> None:

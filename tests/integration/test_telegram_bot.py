@@ -282,6 +282,7 @@ async def test_stop_keeps_only_an_opt_out_marker(driver: BotDriver, services: Bo
     assert row is not None
     assert (row.active, row.opted_out, row.consented_at) == (False, True, None)
     assert (row.topics, row.reminder, row.next_reminder_at) == ("", "off", None)
+    assert (row.language, row.time_zone) == ("en", "Asia/Baghdad")  # their choices are gone
     since = driver.mark()
     assert await driver.press(USER, "s:lang:s", message_id=1) == []  # old buttons: expired
     [expired] = driver.answers(since)

@@ -182,7 +182,8 @@ def test_a_rejected_token_stops_the_bot_without_printing_it(db_url: str, tmp_pat
     finally:
         stop_fake(process)
     output = bot.output()
-    assert code != 0
-    assert "Telegram rejected the bot token" in output
+    assert code == 2  # a configuration error: one clear line, no traceback
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in output
+    assert "Traceback" not in output
     assert "Unclosed" not in output  # the connections it had opened were closed
     assert_no_token(output)
