@@ -18,7 +18,7 @@ from bot.delivery.broadcasts import (
     progress,
     start_broadcast,
 )
-from bot.delivery.subscriber_csv import check_file, read_file, write_csv
+from bot.delivery.subscriber_csv import RowError, check_file, read_file, write_csv
 from bot.store import Store
 from bot.store.audience import export_subscribers, import_subscribers, list_broadcasts
 from bot.store.private_outbox import status_counts
@@ -70,8 +70,7 @@ def broadcast(
     click.echo(plan.describe())
     if not plan.recipients:
         fail("no active subscriber matches; nothing to send", EXIT_CONTENT)
-    if not yes and not click.confirm("Send it?", default=False):
-        click.echo("nothing sent")
+    if not yes and not _confirmed():
         sys.exit(1)
     try:
         created = start_broadcast(app.store, plan, actor(), "cli", app.clock.now())
@@ -80,6 +79,22 @@ def broadcast(
     click.echo(f"broadcast {created.id} queued; the worker (`campaign-bot run`) sends it")
     if wait:
         _follow(app.store, created.id, plan.recipients)
+
+
+def _confirmed() -> bool:
+    """Ask staff to confirm; without an answer (no terminal, end of input) nothing is sent."""
+    try:
+        if click.confirm("Send it?", default=False):
+            return True
+    except click.Abort:
+        click.echo(
+            "\nno answer (is standard input a terminal?): nothing sent; "
+            "pass --yes to send without asking",
+            err=True,
+        )
+        return False
+    click.echo("nothing sent")
+    return False
 
 
 def _follow(store: Store, broadcast_id: int, expected: int) -> None:
@@ -154,9 +169,14 @@ def import_command(csv_file: Path, config_path: str | None) -> None:
             click.echo(f"{csv_file}: {problem}", err=True)
         if len(problems) > MAX_PROBLEMS:
             click.echo(f"... and {len(problems) - MAX_PROBLEMS} more", err=True)
-        fail(f"{len(problems)} bad row(s); nothing was imported", EXIT_CONTENT)
-    rows = read_file(csv_file, app.settings, topics, now)
-    result = import_subscribers(app.store, rows, actor(), now)
+        rows = len({problem.line for problem in problems})
+        fail(f"{len(problems)} problem(s) in {rows} row(s); nothing was imported", EXIT_CONTENT)
+    try:
+        result = import_subscribers(
+            app.store, read_file(csv_file, app.settings, topics, now), actor(), now
+        )
+    except RowError as exc:  # the file changed after the check; the transaction rolled back
+        fail(f"{csv_file}: {exc}; nothing was imported", EXIT_CONTENT)
     click.echo(
         f"imported {result.added + result.updated} subscribers ({result.added} new, "
         f"{result.updated} updated); {result.opted_out} left out because they used /stop"

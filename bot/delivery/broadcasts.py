@@ -37,6 +37,8 @@ __all__ = [
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
@@ -184,3 +191,87 @@ async def running_harness(
     finally:
         await audience.stop()
         await sender.close()
+
+
+# -- real processes: the fake Bot API and `campaign-bot run` ------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll something another process will make true; fail saying what after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class FakeProcess:
+    """``python -m tests.fakes.telegram_api`` in its own process (its own CPU, like Telegram)."""
+
+    def __init__(self, *options: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.telegram_api", "--port", "0", *options],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        word, port = self.process.stdout.readline().decode().split()
+        assert word == "READY", word
+        self.root = f"http://127.0.0.1:{port}"
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.root}/_stats", timeout=5) as response:
+            data: dict[str, Any] = json.loads(response.read())
+        return data
+
+    def per_chat(self) -> dict[int, int]:
+        return {int(chat): n for chat, n in self.stats()["per_chat"].items()}
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def worker_env(campaign: Campaign, db_url: str, api_root: str) -> dict[str, str]:
+    """The environment of a worker with a bot token, talking to the fake at ``api_root``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "X_", "MASTODON_", "BLUESKY_", "PTB_"))
+    }
+    env.update(
+        CAMPAIGN_CONFIG=str(campaign.config_path),
+        DATABASE_URL=db_url,
+        TELEGRAM_BOT_TOKEN="123456:TEST-secret-token-value",
+        TELEGRAM_API_BASE_URL=api_root,
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class WorkerProcess:
+    """``campaign-bot run`` (``python -m bot run``), its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], env=env, stdout=out, stderr=out
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def running(self) -> bool:
+        return "worker running" in self.output()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=20)
