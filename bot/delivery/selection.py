@@ -138,6 +138,12 @@ class Selector:
 
     async def _select(self, broadcasts: list[Broadcast], fanout: FanOut) -> None:
         """Write every recipient's row, batch by batch, behind the journal's lock."""
+        try:
+            await self._select_each(broadcasts, fanout)
+        except Exception:  # the next refresh starts over from the saved cursor
+            log.exception("selecting broadcast recipients failed")
+
+    async def _select_each(self, broadcasts: list[Broadcast], fanout: FanOut) -> None:
         for broadcast in broadcasts:
             languages = publishable_languages(
                 self.library, self.settings, broadcast.item_id, broadcast.lang

@@ -22,6 +22,7 @@ from bot.schedule.reminders import (
 )
 from bot.store.subscribers import count_action, get_subscriber
 from bot.telegram.services import services
+from bot.telegram.supporters import SUPPORTER
 
 log = logging.getLogger(__name__)
 PATTERN = r"^rem:(done:.+|snooze|stop)$"
@@ -72,7 +73,8 @@ async def pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         keep = _without(query, SNOOZE)
     elif query.data == STOP:
         stop_reminders(app.store, chat.id)
-        app.store.audit(f"telegram:{chat.id}", "telegram", "stop-reminders", {})
+        # Anonymous, as /stop: the audit log outlives /forget, so it keeps no chat id.
+        app.store.audit(SUPPORTER, "telegram", "stop-reminders", {})
         answer = t(lang, "Reminders are off. Turn them on in /settings.")
         keep = []
     else:

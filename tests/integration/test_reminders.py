@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from bot.app import Core, build_telegram
 from bot.clock import FixedClock
 from bot.schedule.reminders import reminder_buttons, reschedule, run_due_reminders
-from bot.store import ActionCount, DeliveryStatus, Store, Subscriber
+from bot.store import ActionCount, AuditEntry, DeliveryStatus, Store, Subscriber
 from bot.telegram.i18n import Translator
 from tests.campaign_factory import Campaign, action
 from tests.fakes.telegram_api import FakeBotAPI
@@ -190,6 +190,19 @@ async def test_weekly_reminders_come_on_their_weekday_and_daily_ones_every_day(
     assert days(1) == [(MONDAY + timedelta(days=d)).date().isoformat() for d in range(8)]
     assert days(2) == ["2026-05-06"]
     assert next_at(store, 2) == at(date(2026, 5, 13), "15:00")
+
+
+async def test_rows_without_a_known_frequency_never_get_a_reminder_nor_stall_the_job(
+    job: Job, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.schedule.reminders.BATCH", 2)  # full batches, then the rest
+    for chat in range(1, 6):
+        add(job.store, chat, reminder="monthly")  # not a frequency this version knows
+    add(job.store, 6, reminder="off", next_reminder_at=at(MONDAY, "15:00"))  # a stale time
+    add(job.store, 7)
+    await asyncio.wait_for(job.tick(at(MONDAY, "14:00")), 5)
+    await asyncio.wait_for(job.tick(at(MONDAY, "15:00")), 5)
+    assert [m.chat_id for m in messages(job.store)] == [7]
 
 
 async def test_never_in_quiet_hours_and_a_reminder_held_back_into_them_is_missed(
@@ -396,6 +409,9 @@ async def test_stop_turns_reminders_off_and_removes_the_buttons(
     row = subscriber(reminders.store, 1)
     assert row is not None and row.active and row.reminder == "off"
     assert row.next_reminder_at is None
+    with reminders.store.sessions() as session:  # the audit log outlives /forget
+        actors = set(session.scalars(select(AuditEntry.actor)))
+    assert not any("1" in actor for actor in actors), actors
 
     await reminders.tick(at(MONDAY + timedelta(days=1), "15:00"))
     assert len(messages(reminders.store)) == 1
