@@ -45,6 +45,7 @@ class FanOutOptions:
     refresh: float = 0.5  # seconds between looks at broadcasts, pause and blackouts
     idle: float = 0.05  # seconds a lane naps when it has nothing to send
     rescan: float = 1.0  # seconds before an exhausted feed looks again
+    db_retry: float = 1.0  # seconds before a lane tries again after a database error
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -175,28 +176,36 @@ class FanOut:
     async def _dispatch(self, lane: Lane) -> None:
         while not self._stopping:
             await self._open.wait()
-            row = lane.next_row() if not self._stopping else None
-            if row is None:
-                wait = lane.next_deferred_in()
-                await asyncio.sleep(self.options.idle if wait is None else min(wait, 0.5))
-                continue
-            prepared = self._prepare(row)
-            if isinstance(prepared, Outcome):
-                self.journal.record(prepared)
-                continue
-            chat = row.chat_id
-            if (gap := self.spacing.wait(chat)) > 0:
-                lane.defer(row, gap)
-                continue
-            self.spacing.reserve(chat)  # before waiting: the other lane sees the chat busy
-            await self._slots.acquire()
-            await lane.pacer.acquire()
-            if self._stopping or not self._open.is_set():  # paused while this one waited
-                self._slots.release()
-                self.spacing.done(chat, delivered=False)
-                lane.defer(row, 0.0)
-                continue
-            self._spawn(self._deliver(row, lane, chat, *prepared))
+            try:
+                await self._dispatch_one(lane)
+            except Exception:  # the database went away: rows stay pending, the lane goes on
+                log.exception("fan-out %s lane failed; trying again", lane.name)
+                await asyncio.sleep(self.options.db_retry)
+
+    async def _dispatch_one(self, lane: Lane) -> None:
+        """Take the lane's next row and start its request, or wait a little."""
+        row = lane.next_row() if not self._stopping else None
+        if row is None:
+            wait = lane.next_deferred_in()
+            await asyncio.sleep(self.options.idle if wait is None else min(wait, 0.5))
+            return
+        prepared = self._prepare(row)
+        if isinstance(prepared, Outcome):
+            self.journal.record(prepared)
+            return
+        chat = row.chat_id
+        if (gap := self.spacing.wait(chat)) > 0:
+            lane.defer(row, gap)
+            return
+        self.spacing.reserve(chat)  # before waiting: the other lane sees the chat busy
+        await self._slots.acquire()
+        await lane.pacer.acquire()
+        if self._stopping or not self._open.is_set():  # paused while this one waited
+            self._slots.release()
+            self.spacing.done(chat, delivered=False)
+            lane.defer(row, 0.0)
+            return
+        self._spawn(self._deliver(row, lane, chat, *prepared))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

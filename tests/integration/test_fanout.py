@@ -9,13 +9,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.delivery.broadcasts import cancel, progress
 from bot.delivery.fanout import FanOut
 from bot.store import DeliveryStatus, Store
 from bot.store.audience import BroadcastStatus, get_broadcast
+from bot.store.private_outbox import feed
 from tests.campaign_factory import Campaign
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
@@ -272,6 +275,25 @@ async def test_under_faults_every_recipient_ends_final_and_nobody_gets_two(
         # Every request in flight got a 429: that is one slowdown, not one per answer.
         pacer = harness.audience.fanout.paid.pacer
         assert fake_api.rate_limited >= 5 and pacer.penalties == 1
+
+
+async def test_a_database_error_while_reading_rows_does_not_stop_the_fan_out(
+    harness: Harness, fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_subscribers(harness.store, range(1, 11))
+    failures = {"left": 3}
+
+    def flaky(*args: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("SELECT ...", {}, Exception("server closed the connection"))
+        return feed(*args)
+
+    monkeypatch.setattr("bot.delivery.feeds.feed", flaky)
+    broadcast = harness.queue(paid=True, rate=500)
+    await harness.finished(broadcast)
+    assert failures["left"] == 0
+    assert fake_api.per_chat_delivered == dict.fromkeys(range(1, 11), 1)
 
 
 # -- pacing ---------------------------------------------------------------------------------

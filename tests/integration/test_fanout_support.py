@@ -42,6 +42,7 @@ QUICK = FanOutOptions(
     refresh=0.02,
     idle=0.005,
     rescan=0.05,
+    db_retry=0.05,
     retry=RetryPolicy(max_attempts=3, backoff_base=0.05, auth_pause=0.5),
 )
 
