@@ -22,6 +22,7 @@ from bot.store.private_outbox import feed
 from tests.campaign_factory import Campaign
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
+    TOKEN,
     fake_api_fixture,
     make_bot,
     ptb_timedelta_fixture,
@@ -275,6 +276,23 @@ async def test_under_faults_every_recipient_ends_final_and_nobody_gets_two(
         # Every request in flight got a 429: that is one slowdown, not one per answer.
         pacer = harness.audience.fanout.paid.pacer
         assert fake_api.rate_limited >= 5 and pacer.penalties == 1
+
+
+async def test_a_refused_token_holds_all_sending_for_a_while_and_tells_staff(
+    harness: Harness, fake_api: FakeBotAPI
+) -> None:
+    add_subscribers(harness.store, range(1, 6))
+    fake_api.fail_next("sendMessage", 401, "Unauthorized")
+    broadcast = harness.queue(paid=True, rate=500)
+    await harness.finished(broadcast)
+
+    calls = fake_api.calls_to("sendMessage")
+    refused = next(call for call in calls if call.status == 401)
+    later = [call for call in calls if call.at > refused.at + 0.05]
+    assert later and min(call.at for call in later) >= refused.at + QUICK.retry.auth_pause * 0.9
+    assert fake_api.per_chat_delivered == dict.fromkeys(range(1, 6), 1)
+    [notice] = [line for line in harness.notices.lines if "refused the bot token" in line]
+    assert TOKEN not in notice
 
 
 async def test_a_database_error_while_reading_rows_does_not_stop_the_fan_out(
