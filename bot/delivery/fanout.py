@@ -184,7 +184,7 @@ class FanOut:
 
     async def _dispatch_one(self, lane: Lane) -> None:
         """Take the lane's next row and start its request, or wait a little."""
-        row = lane.next_row() if not self._stopping else None
+        row = await lane.next_row() if not self._stopping else None
         if row is None:
             wait = lane.next_deferred_in()
             await asyncio.sleep(self.options.idle if wait is None else min(wait, 0.5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import time
@@ -44,30 +45,38 @@ class Feed:
         self.rows: deque[FeedRow] = deque()
         self.after = 0
         self.exhausted_at: float | None = None
+        self.dropped = False
 
     @property
     def exhausted(self) -> bool:
         """True once a full pass found nothing more to send."""
         return self.exhausted_at is not None and not self.rows
 
-    def next(self) -> FeedRow | None:
+    async def next(self) -> FeedRow | None:
+        """The next pending row, reading the next page (off the event loop) when needed."""
         if not self.rows:
-            self._fill()
+            await self._fill()
         return self.rows.popleft() if self.rows else None
 
     def drop(self) -> list[int]:
         """Forget the rows in memory (a cancelled broadcast); return their ids."""
+        self.dropped = True
         ids = [row.id for row in self.rows]
         self.rows.clear()
         return ids
 
-    def _fill(self) -> None:
+    async def _fill(self) -> None:
         now = self._monotonic()
         if self.exhausted_at is not None:
             if now - self.exhausted_at < self.rescan:
                 return
             self.after = 0  # a new pass: rows due for a retry, rows added meanwhile
-        rows = feed(self.store, self.source, self.after, self.clock.now(), self.page)
+        # In a thread: the loop also serves the supporters' replies.
+        rows = await asyncio.to_thread(
+            feed, self.store, self.source, self.after, self.clock.now(), self.page
+        )
+        if self.dropped:  # cancelled while reading: hold on to nothing
+            return
         self.exhausted_at = now if len(rows) < self.page else None
         if rows:
             self.after = rows[-1].id
@@ -116,17 +125,18 @@ class Lane:
         self._deferred = kept
         return ids
 
-    def next_row(self) -> FeedRow | None:
+    async def next_row(self) -> FeedRow | None:
         """The next row to send: a ready deferred one, reminders, then broadcasts in turn."""
         if self._deferred and self._deferred[0][0] <= self._monotonic():
             return heapq.heappop(self._deferred)[2]
         reminders = self.feeds.get(None)
-        if reminders is not None and (row := reminders.next()) is not None:
+        if reminders is not None and (row := await reminders.next()) is not None:
             return row
         sources = [source for source in self.feeds if source is not None]
         for step in range(len(sources)):
             source = sources[(self._turn + step) % len(sources)]
-            row = self.feeds[source].next()
+            stream = self.feeds.get(source)
+            row = await stream.next() if stream is not None else None  # None: dropped
             if row is not None:
                 self._turn = (self._turn + step + 1) % len(sources)
                 return row
