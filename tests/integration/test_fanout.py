@@ -451,7 +451,7 @@ async def test_rows_are_paged_so_memory_holds_a_bounded_number_of_them(
                     feed for lane in (fanout.free, fanout.paid) for feed in lane.feeds.values()
                 ]
                 peak["page"] = max([peak["page"], *(len(feed.rows) for feed in feeds)])
-                await asyncio.sleep(0)
+                await asyncio.sleep(0.001)
 
         sampler = asyncio.create_task(sample())
         try:
