@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+from datetime import UTC
 
 import click
 
@@ -104,6 +105,7 @@ def post(
             due_at=due,
             actor=actor(),
             via="cli",
+            now=app.clock.now(),
         )
     except (PostError, ValueError) as exc:
         fail(str(exc))
@@ -112,11 +114,21 @@ def post(
         print_json({"id": created.id})
         return
     local = due.astimezone(settings.zone)
-    note = " (needs approval by a second staff member)" if created.needs_approval else ""
+    utc = due.astimezone(UTC)
+    notes = []
+    if created.needs_approval:
+        notes.append(
+            "it needs approval by a second staff member: `campaign-bot approve "
+            f"{created.id}` as another user, or /approve {created.id} on Telegram"
+        )
+    if app.store.is_paused():
+        notes.append("the campaign is paused: if still paused when it falls due, it is skipped")
     click.echo(
-        f"post {created.id} scheduled: {item_id} ({lang}) on {', '.join(channels)} at "
-        f"{local:%Y-%m-%d %H:%M %Z} ({due:%H:%M} UTC){note}"
+        f"post {created.id} scheduled: {item_id} ({lang}) on {', '.join(created.channel_list)} "
+        f"at {local:%Y-%m-%d %H:%M %Z} ({utc:%H:%M} UTC)"
     )
+    for note in notes:
+        click.echo(f"note: {note}")
 
 
 @click.command()
@@ -192,7 +204,7 @@ def approve(post_id: int, config_path: str | None) -> None:
 def pause(config_path: str | None) -> None:
     """Pause the campaign: nothing publishes; posts falling due meanwhile are skipped."""
     app = core(config_path)
-    changed = app.store.set_paused(True, actor(), "cli")
+    changed = app.store.set_paused(True, actor(), "cli", app.clock.now())
     click.echo("campaign paused" if changed else "campaign was already paused")
 
 
@@ -201,7 +213,7 @@ def pause(config_path: str | None) -> None:
 def resume(config_path: str | None) -> None:
     """Resume publishing (posts skipped while paused are not sent later)."""
     app = core(config_path)
-    changed = app.store.set_paused(False, actor(), "cli")
+    changed = app.store.set_paused(False, actor(), "cli", app.clock.now())
     click.echo("campaign resumed" if changed else "campaign was not paused")
 
 

@@ -103,7 +103,7 @@ class Outbox:
         return dispatched
 
     def _verdict(self, post: Post, now: datetime, paused: bool) -> tuple[PostStatus, str | None]:
-        if paused:
+        if paused or self.store.was_paused_at(post.due_at):
             return PostStatus.SKIPPED, "the campaign was paused when it fell due"
         if (blackout := self.blackout(now)) is not None:
             return PostStatus.SKIPPED, blackout

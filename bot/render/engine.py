@@ -82,6 +82,9 @@ def _labels(root: Path) -> dict[str, dict[str, str]]:
     return labels
 
 
+# Channels with a content-warning field of their own (Mastodon's spoiler text; the console
+# shows it in brackets); elsewhere the warning becomes the post's first line.
+NATIVE_WARNING = frozenset({"mastodon", "console"})
 # Channels whose limit covers the content warning as well as the text (Mastodon counts both).
 WARNING_COUNTS = frozenset({"mastodon"})
 
@@ -109,12 +112,26 @@ class Renderer:
         return f"{channel}/{kind}.j2"
 
     def render(self, item: Item, channel: str, lang: str) -> Rendered:
-        """Render one item for one channel and language, or raise RenderError."""
+        """Render one item for one channel and language, or raise RenderError.
+
+        A post over its channel's limit is rendered again without its hashtags, the first
+        thing to go; if it still does not fit, ``fits`` is false and ``check`` reports it.
+        """
         if lang not in item.text:
             raise RenderError(f"missing translation: no {lang!r} text")
+        rendered = self._render(item, channel, lang, with_hashtags=True)
+        if not rendered.fits:
+            shorter = self._render(item, channel, lang, with_hashtags=False)
+            if shorter.length < rendered.length:
+                return shorter
+        return rendered
+
+    def _render(self, item: Item, channel: str, lang: str, *, with_hashtags: bool) -> Rendered:
         rtl = lang in RTL_LANGUAGES
         links = _LinkMaker(channel, rtl)
         context = self._context(item, channel, lang, links)
+        if not with_hashtags:
+            context["item"]["hashtags"] = []
         name = self.template_name(channel, item.kind)
         try:
             template = self.env.get_template(name)
@@ -138,6 +155,11 @@ class Renderer:
             else self.server_limits.get(channel, rule.limit)
         )
         warning = item.content_warning.get(lang) if item.content_warning else None
+        if warning and channel not in NATIVE_WARNING:
+            # No content-warning field on this network: the warning opens the post.
+            shown = html.escape(warning, quote=False) if channel == "telegram" else warning
+            text = f"⚠️ {shown}\n\n{text}"
+            warning = None
         length = rule.measure(text)
         if warning and channel in WARNING_COUNTS:
             length += rule.measure(warning)

@@ -14,6 +14,9 @@ from bot.schedule.planner import Planner
 from bot.store import Post, PostError, PostStatus, Store
 from bot.store.posts import create_post, posts_between, sent_today
 
+# A time a few seconds ago (typed `now`, a clock skew) still counts as now.
+PAST_TOLERANCE = timedelta(minutes=1)
+
 
 def schedule_post(
     *,
@@ -27,14 +30,21 @@ def schedule_post(
     due_at: datetime,
     actor: str,
     via: str,
+    now: datetime,
 ) -> Post:
     """Check and schedule a one-off post; raise PostError saying what is wrong."""
     try:
         item = library.get(item_id)
     except KeyError as exc:
         raise PostError(str(exc.args[0])) from None
+    channels = list(dict.fromkeys(channels))  # --channel x --channel x is one post on x
     if not channels:
         raise PostError("name at least one channel")
+    if due_at < now - PAST_TOLERANCE:
+        raise PostError(
+            f"{due_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z} is in the past; give a time "
+            "to come (or leave the time out to post now)"
+        )
     for channel in channels:
         if channel not in settings.enabled_channels:
             raise PostError(unknown_message("channel", channel, settings.enabled_channels))

@@ -42,8 +42,9 @@ class Store:
             state = session.get(CampaignState, 1)
             return bool(state and state.paused)
 
-    def set_paused(self, paused: bool, actor: str, via: str) -> bool:
-        """Pause or resume; return False when it already was in that state."""
+    def set_paused(self, paused: bool, actor: str, via: str, at: datetime | None = None) -> bool:
+        """Pause or resume (at ``at``, default now); return False when it already was so."""
+        at = at or _now()
         with self.sessions.begin() as session:
             state = session.get(CampaignState, 1, with_for_update=True)
             if state is None:
@@ -53,9 +54,26 @@ class Store:
                 return False
             state.paused = paused
             state.changed_by = actor
-            state.changed_at = _now()
-            self._audit(session, actor, via, "pause" if paused else "resume", {})
+            state.changed_at = at
+            self._audit(session, actor, via, "pause" if paused else "resume", {}, at=at)
         return True
+
+    def was_paused_at(self, moment: datetime) -> bool:
+        """Whether the campaign was paused at ``moment``, from the audit log's pauses and
+        resumes: a post that fell due while paused is skipped even when the campaign was
+        resumed before the worker saw it (the worker was down meanwhile)."""
+        with self.sessions() as session:
+            last = session.scalar(
+                select(AuditEntry.action)
+                .where(
+                    AuditEntry.action.in_(("pause", "resume")),
+                    AuditEntry.allowed.is_(True),
+                    AuditEntry.at <= moment,
+                )
+                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                .limit(1)
+            )
+        return last == "pause"
 
     # Audit log.
 
@@ -73,10 +91,11 @@ class Store:
         action: str,
         detail: dict[str, Any],
         allowed: bool = True,
+        at: datetime | None = None,
     ) -> None:
         session.add(
             AuditEntry(
-                at=_now(),
+                at=at or _now(),
                 actor=actor,
                 via=via,
                 action=action,

@@ -132,6 +132,7 @@ async def post(
         due_at=due,
         actor=actor,
         via="telegram",
+        now=app.clock.now(),
     )
     local = created.due_at.astimezone(app.settings.zone)
     note = (
@@ -174,7 +175,7 @@ def _post_id(context: ContextTypes.DEFAULT_TYPE, command: str) -> int:
 async def pause(
     update: Update, context: ContextTypes.DEFAULT_TYPE, app: BotServices, actor: str
 ) -> None:
-    changed = app.store.set_paused(True, actor, "telegram")
+    changed = app.store.set_paused(True, actor, "telegram", app.clock.now())
     await reply(
         update,
         "⏸ Campaign paused: nothing publishes; posts falling due are skipped."
@@ -187,7 +188,7 @@ async def pause(
 async def resume(
     update: Update, context: ContextTypes.DEFAULT_TYPE, app: BotServices, actor: str
 ) -> None:
-    changed = app.store.set_paused(False, actor, "telegram")
+    changed = app.store.set_paused(False, actor, "telegram", app.clock.now())
     await reply(update, "▶️ Campaign resumed." if changed else "The campaign was not paused.")
 
 

@@ -11,7 +11,10 @@ from click.testing import CliRunner, Result
 
 from bot.app import build_channels, build_core, build_runtime
 from bot.cli import cli
+from bot.config import database_url
 from bot.delivery.notify import LogNotifier
+from bot.store import Store
+from bot.store.posts import get_post
 from tests.campaign_factory import Campaign
 
 
@@ -167,3 +170,26 @@ def test_approve_from_the_command_line_needs_a_second_person(
     assert approved.stdout == f"post {post_id} approved by cli:bilal; it goes out now\n"
     assert tick_once(env).count("── console · en · f-attacks") == 1
     assert run("approve", str(post_id)).exit_code == 2  # already approved
+
+
+def test_post_reports_the_utc_time_dedupes_channels_and_refuses_the_past(env: Campaign) -> None:
+    made = run(
+        "post", "f-attacks", "--channel", "console", "--channel", "console",
+        "--at", "2099-12-01T09:00:00-05:00",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "on console at 2099-12-01 17:00 +03 (14:00 UTC)" in made.stdout
+    past = run("post", "f-attacks", "--channel", "console", "--at", "2020-01-01T09:00:00+03:00")
+    assert past.exit_code == 2 and "is in the past" in past.stderr
+    post_id = int(made.stdout.split()[1])
+    store = Store(database_url())
+    try:
+        assert get_post(store, post_id).channel_list == ["console"]
+    finally:
+        store.close()
+
+
+def test_post_while_paused_warns_that_it_would_be_skipped(env: Campaign) -> None:
+    run("pause")
+    made = run("post", "f-attacks", "--channel", "console", "--at", "+1h")
+    assert "note: the campaign is paused" in made.stdout

@@ -157,6 +157,22 @@ async def test_paused_campaign_skips_and_never_sends_later(engine: Engine) -> No
     assert engine.statuses() == [("x", "skipped")]
 
 
+async def test_post_due_during_a_pause_is_skipped_even_if_resumed_while_down(
+    engine: Engine,
+) -> None:
+    due = START + timedelta(minutes=10)
+    post_id = engine.post(due_at=due)
+    # The worker is down: staff pause before the post falls due and resume after it.
+    engine.store.set_paused(True, "cli:a", "cli", START + timedelta(minutes=5))
+    engine.store.set_paused(False, "cli:a", "cli", START + timedelta(minutes=20))
+    other = engine.post(due_at=START + timedelta(minutes=21))  # due after the resume
+    engine.clock.advance(minutes=22)  # the worker starts again, within the misfire grace
+    await engine.tick()
+    assert get_post(engine.store, post_id).status == PostStatus.SKIPPED
+    assert get_post(engine.store, other).status == PostStatus.DISPATCHED
+    assert len(engine.channels["x"].published) == 1
+
+
 async def test_cancelled_post_never_fires(engine: Engine) -> None:
     post_id = engine.post(due_at=START + timedelta(minutes=5))
     cancel_post(engine.store, post_id, "cli:a", "cli")

@@ -136,3 +136,31 @@ def test_a_server_limit_replaces_the_default_unless_config_sets_one(campaign: Ca
     data["channels"]["mastodon"]["max_characters"] = 600
     campaign.write_config(data)
     assert _renderer(campaign).render(item, "mastodon", "en").limit == 600
+
+
+def test_networks_without_a_warning_field_open_the_post_with_it(campaign: Campaign) -> None:
+    warning = "Killings & bodies on display"
+    campaign.write_items("items.yaml", [finding(reviewed=["en"], content_warning={"en": warning})])
+    renderer = _renderer(campaign)
+    item = renderer.library.get("f-attacks")
+    for channel in ("x", "bluesky"):
+        post = renderer.render(item, channel, "en")
+        assert post.text.startswith(f"⚠️ {warning}\n\n"), channel
+        assert post.content_warning is None
+    telegram = renderer.render(item, "telegram", "en")
+    assert telegram.text.startswith("⚠️ Killings &amp; bodies on display\n\n")
+    mastodon = renderer.render(item, "mastodon", "en")
+    assert warning not in mastodon.text and mastodon.content_warning == warning
+
+
+def test_hashtags_go_first_when_a_post_is_too_long(campaign: Campaign) -> None:
+    renderer = _renderer(campaign)
+    item = renderer.library.get("f-attacks")
+    full = renderer.render(item, "x", "en")
+    assert full.fits and "#" in full.text
+    data = campaign.config()
+    data["channels"]["x"]["max_characters"] = full.length - 1
+    campaign.write_config(data)
+    tight = _renderer(campaign).render(item, "x", "en")
+    assert tight.fits and "#" not in tight.text
+    assert tight.text.split("\n\n")[0] == full.text.split("\n\n")[0]  # the finding stays whole
