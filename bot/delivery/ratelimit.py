@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 
 # After a stall (event loop busy, slow commit) the pacer may catch up this much, no more:
-# a longer stall is lost time, never a burst that would trip Telegram's flood control.
+# a longer stall is lost time, never a burst that would trip Telegram's flood control. At
+# low rates (under 1 message per CATCH_UP) it never catches up: at 29/s against a cap of
+# 30/s, even one message sent early can make 31 in a second.
 CATCH_UP = 0.010
 SLOWDOWN = 0.7  # a 429 multiplies the rate by this ...
 RECOVERY_STEP = 0.1  # ... and every RECOVERY_SECONDS without one adds this share of the base back
@@ -49,7 +51,8 @@ class Pacer:
     def take(self) -> None:
         """Use the grant that ``delay()`` said is available."""
         now = self._clock()
-        self._tat = max(self._tat, now - CATCH_UP, self.paused_until) + 1.0 / self.rate
+        catch_up = CATCH_UP if self.rate * CATCH_UP >= 1.0 else 0.0
+        self._tat = max(self._tat, now - catch_up, self.paused_until) + 1.0 / self.rate
 
     async def acquire(self) -> None:
         """Wait for the next grant and take it."""

@@ -1,0 +1,71 @@
+"""The fan-out's pacer: even spacing, no burst after a stall at low rates, one slowdown per 429."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.delivery.ratelimit import CATCH_UP, Pacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def grants_within(pacer: Pacer, clock: Clock, seconds: float) -> list[float]:
+    """Take every grant the pacer gives until ``seconds`` from now; return their times."""
+    end = clock.now + seconds
+    times = []
+    while True:
+        wait = pacer.delay()
+        if clock.now + wait > end:
+            return times
+        clock.now += wait
+        pacer.take()
+        times.append(clock.now)
+
+
+def test_grants_are_evenly_spaced() -> None:
+    clock = Clock()
+    pacer = Pacer(25.0, clock)
+    times = grants_within(pacer, clock, 1.0)
+    assert len(times) == 25
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(times)}
+    assert gaps == {0.04}
+
+
+def test_a_slow_pacer_never_catches_up_after_a_stall() -> None:
+    clock = Clock()
+    pacer = Pacer(29.4, clock)
+    grants_within(pacer, clock, 0.5)
+    clock.now += 0.2  # the event loop was busy
+    first = clock.now
+    times = grants_within(pacer, clock, 1.0)
+    # Never more than 30 in any second, however the stall fell.
+    assert all(t - first >= i / 29.4 - 1e-9 for i, t in enumerate(times))
+    assert len([t for t in times if t < first + 1.0]) <= 30
+
+
+def test_a_fast_pacer_catches_up_at_most_catch_up_seconds() -> None:
+    clock = Clock()
+    pacer = Pacer(960.0, clock)
+    grants_within(pacer, clock, 0.1)
+    clock.now += 0.5
+    stalled = clock.now
+    burst = [t for t in grants_within(pacer, clock, 0.0005) if t == stalled]
+    assert 1 <= len(burst) <= round(CATCH_UP * 960) + 1
+
+
+def test_a_burst_of_429_answers_slows_the_rate_once() -> None:
+    clock = Clock()
+    pacer = Pacer(100.0, clock)
+    for _ in range(20):  # every request in flight gets its 429
+        pacer.penalize(1.0)
+    assert pacer.rate == 70.0 and pacer.penalties == 1
+    assert pacer.delay() == 1.0
+    clock.now += 2.0
+    pacer.penalize(1.0)  # a new episode
+    assert pacer.rate == 49.0 and pacer.penalties == 2
