@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,11 +21,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 LANGUAGES = {"en": "English", "ar": "Arabic", "ckb": "Sorani Kurdish"}
 RTL_LANGUAGES = frozenset({"ar", "ckb"})
 CHANNEL_NAMES = ("console", "telegram", "x", "mastodon", "bluesky")
 DEFAULT_CONFIG = "config/campaign.yaml"
+# Telegram's limit for free broadcasts; above it messages must be paid broadcasts.
+FREE_BROADCAST_RATE = 30.0
+# A rule firing more often than this would flood its channels.
+MIN_RULE_INTERVAL = timedelta(minutes=1)
 
 
 class ConfigError(Exception):
@@ -122,6 +127,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _problems_at(title: str, problems: list[tuple[tuple[str | int, ...], str, Any]]) -> None:
+    """Raise the problems found by a model validator, each at its own key path."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("config", "{message}", {"message": message}),
+                    loc=loc,
+                    input=value,
+                )
+                for loc, message, value in problems
+            ],
+        )
+
+
 class Campaign(_Strict):
     name: str
     description: str = ""
@@ -161,6 +182,22 @@ class Blackout(_Strict):
             raise ValueError("expected a time with a zone, e.g. 2017-07-11T09:00:00+03:00")
         return value.astimezone(UTC)
 
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Blackout:
+        if self.end <= self.start:
+            _problems_at(
+                "Blackout",
+                [
+                    (
+                        ("end",),
+                        f"the blackout ends before it starts ({self.start.isoformat()}); "
+                        "expected an end after the start",
+                        self.end,
+                    )
+                ],
+            )
+        return self
+
 
 class Pick(_Strict):
     kinds: list[Literal["finding", "demand", "action", "update"]] = Field(default_factory=list)
@@ -181,6 +218,37 @@ class Rule(_Strict):
     end: datetime | None = None
     max_count: int | None = Field(default=None, ge=1)
     enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Imported here: the triggers module imports this one.
+        from bot.schedule.triggers import make_trigger
+
+        expected = (
+            "expected 5 fields: minute (0-59) hour (0-23) day (1-31) month (1-12) "
+            "weekday (0-7, 0 or 7 = Sunday), e.g. '0 9 * * *' for 09:00 every day"
+        )
+        fields = len(value.split())
+        if fields != 5:
+            raise ValueError(f"not a crontab schedule ({fields} fields); {expected}")
+        try:
+            make_trigger(Rule.model_construct(id="cron", channels=[], cron=value), "UTC")
+        except (ValueError, TypeError, LookupError) as exc:
+            reason = str(exc)
+            if reason.startswith("invalid literal"):
+                reason = "the weekday must be 0-7 or a name like mon"
+            raise ValueError(f"not a crontab schedule ({reason}); {expected}") from None
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _not_too_often(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) < MIN_RULE_INTERVAL:
+            raise ValueError("a rule may fire at most once a minute; expected at least 1m")
+        return value
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Rule:
@@ -205,6 +273,24 @@ class Schedule(_Strict):
     blackouts: list[Blackout] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _unique_rule_ids(self) -> Schedule:
+        first: dict[str, int] = {}
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        for index, rule in enumerate(self.rules):
+            if rule.id in first:
+                problems.append(
+                    (
+                        ("rules", index, "id"),
+                        f"duplicate rule id (also schedule.rules.{first[rule.id]}.id); "
+                        "expected each rule to have its own id",
+                        rule.id,
+                    )
+                )
+            first.setdefault(rule.id, index)
+        _problems_at("Schedule", problems)
+        return self
+
 
 class Reminders(_Strict):
     default_time: ClockTime = "18:00"
@@ -216,6 +302,23 @@ class Reminders(_Strict):
 class Broadcast(_Strict):
     rate: float = Field(default=25.0, gt=0, le=1000)
     paid: bool = False
+
+    @model_validator(mode="after")
+    def _free_rate(self) -> Broadcast:
+        if self.rate > FREE_BROADCAST_RATE and not self.paid:
+            _problems_at(
+                "Broadcast",
+                [
+                    (
+                        ("rate",),
+                        f"Telegram allows at most {FREE_BROADCAST_RATE:g} messages/s for free; "
+                        "set broadcast.paid: true (0.1 Star per message) or lower the rate "
+                        f"to {FREE_BROADCAST_RATE:g} or less",
+                        self.rate,
+                    )
+                ],
+            )
+        return self
 
 
 class Settings(_Strict):
@@ -243,12 +346,20 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _rules_use_known_channels(self) -> Settings:
-        for rule in self.schedule.rules:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        known = ", ".join(self.channels) or "none"
+        for index, rule in enumerate(self.schedule.rules):
             for name in rule.channels:
                 if name not in self.channels:
-                    raise ValueError(
-                        f"rule {rule.id!r} names channel {name!r}, which is not under channels"
+                    problems.append(
+                        (
+                            ("schedule", "rules", index, "channels"),
+                            f"rule {rule.id!r} names channel {name!r}, which is not under "
+                            f"channels; expected one of {known} (or add it under channels)",
+                            name,
+                        )
                     )
+        _problems_at("Settings", problems)
         return self
 
     @property
@@ -276,20 +387,80 @@ class LoadedConfig:
         return (self.path.parent / self.settings.library).resolve()
 
 
+# Pydantic's wording for common mistakes, said the way the rest of our errors say it.
+_MESSAGES: dict[str, str] = {
+    "extra_forbidden": "unknown key; check the spelling (see README, Configuration)",
+    "missing": "required key is missing",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected text (put it in quotes)",
+    "list_type": "expected a list, e.g. [a, b]",
+    "dict_type": "expected a mapping of keys to values",
+    "model_type": "expected a mapping of keys to values",
+    "model_attributes_type": "expected a mapping of keys to values",
+    "datetime_parsing": "expected a time with a zone, e.g. 2026-12-01T09:00:00+03:00",
+    "datetime_from_date_parsing": "expected a time with a zone, e.g. 2026-12-01T09:00:00+03:00",
+    "datetime_type": "expected a time with a zone, e.g. 2026-12-01T09:00:00+03:00",
+    "string_pattern_mismatch": "expected lowercase letters, digits and hyphens, e.g. daily-post",
+}
+_BOUNDS = {
+    "greater_than": "expected more than {gt}",
+    "greater_than_equal": "expected at least {ge}",
+    "less_than": "expected less than {lt}",
+    "less_than_equal": "expected at most {le}",
+    "too_short": "expected at least {min_length} entries",
+    "too_long": "expected at most {max_length} entries",
+}
+
+
+def show_value(value: Any) -> str:
+    """Return a value as a person wrote it in YAML, not as a Python repr."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return str(value)
+
+
+def _message(problem: Any) -> str:
+    kind = problem["type"]
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind in _BOUNDS:
+        ctx = {k: show_value(v) for k, v in (problem.get("ctx") or {}).items()}
+        try:
+            return _BOUNDS[kind].format(**ctx)
+        except KeyError:
+            pass
+    message: str = problem["msg"].removeprefix("Value error, ")
+    return message.replace("Input should be", "expected")
+
+
 def _format_error(path: Path, error: ValidationError) -> str:
     lines = [f"{path}: invalid configuration"]
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key; check the spelling (see README, Configuration)"
-        elif problem["type"] == "missing":
-            message = "required key is missing"
+        message = _message(problem)
         value = problem.get("input")
-        shown = "" if problem["type"] == "missing" else f" (got {value!r})"
-        if isinstance(value, dict):
-            shown = ""
-        lines.append(f"  {where}: {message}{shown}")
+        shown = show_value(value)
+        repeated = f"got {shown}" in message or (isinstance(value, str) and shown in message)
+        if problem["type"] == "missing" or isinstance(value, dict) or repeated:
+            lines.append(f"  {where}: {message}")
+        else:
+            lines.append(f"  {where}: {message} (got {shown})")
     return "\n".join(lines)
 
 
@@ -302,6 +473,14 @@ def load_config(path: str | Path | None = None) -> LoadedConfig:
         raise ConfigError(
             f"{chosen}: configuration file not found; pass --config PATH or set CAMPAIGN_CONFIG"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{chosen}: is a folder, expected the campaign YAML file "
+            f"(e.g. {chosen / 'campaign.yaml'}); pass --config PATH or set CAMPAIGN_CONFIG"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{chosen}: cannot read the configuration file: {reason}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -310,7 +489,14 @@ def load_config(path: str | Path | None = None) -> LoadedConfig:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_error(chosen, exc)) from None
-    return LoadedConfig(settings=settings, path=chosen.resolve())
+    loaded = LoadedConfig(settings=settings, path=chosen.resolve())
+    if not loaded.library_dir.is_dir():
+        raise ConfigError(
+            f"{chosen}: library: the message library folder {loaded.library_dir} does not exist "
+            f"(got {settings.library!r}); expected a folder of *.yaml items, relative to "
+            "this file, e.g. ../messages"
+        )
+    return loaded
 
 
 _dotenv_cache: dict[Path, dict[str, str | None]] = {}
@@ -349,7 +535,13 @@ def database_url() -> str:
     url = env("DATABASE_URL")
     if not url:
         folder = Path(env("DATA_DIR"))
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"DATA_DIR={folder}: cannot create the data folder for the SQLite database "
+                f"({exc.strerror or exc}); set DATA_DIR to a writable folder, or DATABASE_URL"
+            ) from None
         return f"sqlite:///{folder / 'campaign.sqlite3'}"
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")

@@ -6,6 +6,7 @@ import click
 
 from bot import __version__
 from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
+from bot.cli.common import CampaignGroup
 from bot.cli.content import check, library_group, preview
 from bot.cli.schedule import (
     approve,
@@ -20,7 +21,7 @@ from bot.cli.schedule import (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CampaignGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="campaign-bot")
 def cli() -> None:
     """Campaign bot: sourced advocacy posts on a schedule, for Telegram, X, Mastodon, Bluesky."""

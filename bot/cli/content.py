@@ -12,7 +12,7 @@ from bot.cli.common import (
     load,
     print_json,
 )
-from bot.config import CHANNEL_NAMES, LANGUAGES
+from bot.config import CHANNEL_NAMES, LANGUAGES, Settings
 from bot.library import KINDS, Library, load_library, unknown_message
 from bot.render import Renderer, RenderError, strip_isolates
 from bot.render.check import check_campaign
@@ -35,27 +35,33 @@ def check(config_path: str | None, as_json: bool) -> None:
         unreviewed = sum(1 for rs in report.renders.values() for r in rs if not r.reviewed)
         for problem in report.problems:
             click.echo(f"ERROR {problem}", err=True)
+        published = (
+            "published: publish_unreviewed is true"
+            if loaded.settings.publish_unreviewed
+            else "not published unless publish_unreviewed is true"
+        )
         click.echo(
-            f"{len(report.library.items)} items, {len(report.library.targets)} targets, "
-            f"{renders} renders ({unreviewed} unreviewed, not published unless "
-            f"publish_unreviewed is true), {len(report.problems)} problems"
+            f"{counted(len(report.library.items), 'item')}, "
+            f"{counted(len(report.library.targets), 'target')}, "
+            f"{counted(renders, 'render')} ({unreviewed} unreviewed, {published}), "
+            f"{counted(len(report.problems), 'problem')}"
         )
     if not report.ok:
         raise SystemExit(EXIT_CONTENT)
 
 
-def _library(config_path: str | None) -> tuple[Library, Renderer, list[str], list[str]]:
+def counted(number: int, noun: str) -> str:
+    """Return ``1 item`` or ``2 items``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _library(config_path: str | None) -> tuple[Library, Renderer, Settings]:
     loaded = load(config_path)
     library, problems = load_library(loaded.library_dir)
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
     settings = loaded.settings
-    return (
-        library,
-        Renderer(library, settings),
-        settings.enabled_channels,
-        settings.campaign.languages,
-    )
+    return library, Renderer(library, settings), settings
 
 
 @click.command()
@@ -68,11 +74,16 @@ def preview(
     item_id: str, channel: str | None, lang: str | None, raw: bool, config_path: str | None
 ) -> None:
     """Show the rendered post(s) of ITEM_ID with length and limit."""
-    library, renderer, channels, languages = _library(config_path)
+    library, renderer, settings = _library(config_path)
+    channels, languages = settings.enabled_channels, settings.campaign.languages
     try:
         item = library.get(item_id)
     except KeyError as exc:
         fail(str(exc.args[0]))
+    unknown = [target for target in item.targets if target not in library.targets]
+    if unknown:
+        message = unknown_message("target", unknown[0], library.targets)
+        fail(f"item {item.id}: targets: {message}", EXIT_CONTENT)
     if channel is not None and channel not in CHANNEL_NAMES:
         fail(unknown_message("channel", channel, CHANNEL_NAMES))
     if lang is not None and lang not in LANGUAGES:
@@ -81,6 +92,11 @@ def preview(
     chosen_langs = [lang] if lang else [code for code in languages if code in item.text]
     if raw and len(chosen_channels) * len(chosen_langs) != 1:
         fail("--raw prints one post: add --channel and --lang")
+    unreviewed = (
+        "UNREVIEWED (published: publish_unreviewed is true)"
+        if settings.publish_unreviewed
+        else "UNREVIEWED (not published)"
+    )
     failed = False
     for ch in chosen_channels:
         for code in chosen_langs:
@@ -93,7 +109,7 @@ def preview(
             if raw:
                 click.echo(post.text)
                 continue
-            state = "reviewed" if post.reviewed else "UNREVIEWED (not published)"
+            state = "reviewed" if post.reviewed else unreviewed
             fits = "ok" if post.fits else f"OVER BY {post.length - post.limit}"
             click.echo(f"── {ch} · {code} · {post.length}/{post.limit} {fits} · {state}")
             if post.content_warning:
@@ -118,7 +134,7 @@ def library_list(
     kind: str | None, topic: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """List library items with kind, topics and languages."""
-    library, _, _, _ = _library(config_path)
+    library, _, _ = _library(config_path)
     items = library.select(kinds=[kind] if kind else [], topics=[topic] if topic else [])
     if topic and not items:
         topics = {t for i in library.items.values() for t in i.topics}
@@ -143,4 +159,4 @@ def library_list(
         langs = " ".join(c if i.is_reviewed(c) else f"{c}*" for c in i.text)
         summary = strip_isolates(i.text.get("en") or next(iter(i.text.values())))
         click.echo(f"{i.id:<34} {i.kind:<8} {','.join(i.topics):<22} {langs:<12} {summary[:60]}")
-    click.echo(f"{len(items)} items (* = unreviewed translation)")
+    click.echo(f"{counted(len(items), 'item')} (* = unreviewed translation)")

@@ -63,12 +63,27 @@ class Library:
         ]
 
 
+# Up to this many known names are listed in full; longer lists only get suggestions.
+_LISTED = 12
+
+
 def unknown_message(what: str, value: str, known: Iterable[str]) -> str:
-    """Return ``unknown X 'v'`` with the closest known names, for errors people can act on."""
-    choices = sorted(known)
-    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
+    """Return ``unknown X 'v'`` with the closest known names, for errors people can act on.
+
+    A short list is given in full (in its own order, or sorted when unordered); a suggestion
+    is added only when it is close, as ``fr`` is not a likely typo of ``ar``.
+    """
+    choices = sorted(known) if isinstance(known, set | frozenset) else list(known)
+    if not choices:
+        return f"unknown {what} {value!r}; there are none"
+    short = len(choices) <= _LISTED
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.75 if short else 0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    listing = "" if close or len(choices) > 12 else f"; known: {', '.join(choices)}"
+    if not short:
+        return f"unknown {what} {value!r}{hint}"
+    listing = (
+        f" (known: {', '.join(choices)})" if close else f"; expected one of {', '.join(choices)}"
+    )
     return f"unknown {what} {value!r}{hint}{listing}"
 
 
@@ -123,7 +138,7 @@ def load_library(root: Path) -> tuple[Library, list[Problem]]:
                 problems.append(
                     Problem(
                         library.files[item.id],
-                        unknown_message("target", target, library.targets),
+                        "targets: " + unknown_message("target", target, library.targets),
                         item=item.id,
                     )
                 )

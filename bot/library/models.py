@@ -105,6 +105,8 @@ class Item(_Strict):
                     "a finding needs a confidence: verified-primary, verified-secondary "
                     "or corrected"
                 )
+        if self.kind == "demand" and self.source is None:
+            raise ValueError("a demand needs a source (publisher, title, url, date)")
         if self.kind == "demand" and not self.targets:
             raise ValueError("a demand needs targets: who must act")
         if self.source is None and any(re.search(r"\d", t) for t in self.text.values()):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import LoadedConfig
-from bot.library import Library, Problem, load_library
+from bot.config import LoadedConfig, Rule, Settings
+from bot.library import Item, Library, Problem, load_library, unknown_message
 from bot.render.engine import Rendered, Renderer, RenderError
 from bot.render.limits import RULES
 
@@ -73,8 +73,11 @@ def check_campaign(loaded: LoadedConfig) -> CheckReport:
     library, problems = load_library(loaded.library_dir)
     report = CheckReport(library=library, problems=list(problems))
     settings = loaded.settings
+    report.problems.extend(_schedule_problems(str(loaded.path), settings, library))
     renderer = Renderer(library, settings)
     for item in library.items.values():
+        if any(target not in library.targets for target in item.targets):
+            continue  # already reported by the loader; it cannot render without its targets
         rel = library.files[item.id]
         for channel in settings.enabled_channels:
             for lang in settings.channel_languages(channel):
@@ -103,3 +106,49 @@ def _over_length(rendered: Rendered) -> str:
     explain = RULES[rendered.channel].explain
     note = explain(rendered.text) if explain is not None else None
     return f"{message}; {note}" if note else message
+
+
+def _publishable(item: Item, languages: list[str], settings: Settings) -> bool:
+    return any(
+        lang in item.text and (item.is_reviewed(lang) or settings.publish_unreviewed)
+        for lang in languages
+    )
+
+
+def _rule_problems(index: int, rule: Rule, settings: Settings, library: Library) -> list[str]:
+    where = f"schedule.rules.{index}"
+    problems = []
+    for item_id in rule.pick.ids:
+        if item_id not in library.items:
+            message = unknown_message("item", item_id, library.items)
+            problems.append(f"{where}.pick.ids: {message}")
+    topics = {topic for item in library.items.values() for topic in item.topics}
+    for topic in rule.pick.topics:
+        if topic not in topics:
+            problems.append(f"{where}.pick.topics: {unknown_message('topic', topic, topics)}")
+    languages = list(rule.languages or settings.campaign.languages)
+    pick = rule.pick
+    matching = library.select(kinds=pick.kinds, topics=pick.topics, ids=pick.ids)
+    if not any(_publishable(item, languages, settings) for item in matching):
+        review = "" if settings.publish_unreviewed else " reviewed"
+        problems.append(
+            f"{where}.pick: rule {rule.id!r} matches no item with{review} text in "
+            f"{', '.join(languages)} ({len(matching)} matching "
+            f"{'item' if len(matching) == 1 else 'items'} in all), so it would never post; "
+            "widen pick (kinds, topics, ids) or add items"
+        )
+    return problems
+
+
+def _schedule_problems(file: str, settings: Settings, library: Library) -> list[Problem]:
+    """Find what the schedule names that the library does not have."""
+    messages: list[str] = []
+    topics = {topic for item in library.items.values() for topic in item.topics}
+    for topic in settings.schedule.topic_weights:
+        if topic not in topics:
+            message = unknown_message("topic", topic, topics)
+            messages.append(f"schedule.topic_weights.{topic}: {message}; no item has it")
+    for index, rule in enumerate(settings.schedule.rules):
+        if rule.enabled:
+            messages.extend(_rule_problems(index, rule, settings, library))
+    return [Problem(file, message) for message in messages]

@@ -14,8 +14,14 @@ def parse_when(value: str, now: datetime, *, past: bool = False) -> datetime:
     text = value.strip()
     match = _RELATIVE.match(text.replace("-", "+", 1) if past else text)
     if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return now - delta if past else now + delta
+        try:
+            delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return now - delta if past else now + delta
+        except OverflowError:
+            raise ValueError(
+                f"the time {value!r} is too far {'back' if past else 'ahead'}; "
+                "expected a time between the years 1 and 9999"
+            ) from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
