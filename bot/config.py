@@ -154,8 +154,16 @@ class Campaign(_Strict):
     @model_validator(mode="after")
     def _default_enabled(self) -> Campaign:
         if self.default_language not in self.languages:
-            raise ValueError(
-                f"default_language {self.default_language!r} is not in languages {self.languages}"
+            _problems_at(
+                "Campaign",
+                [
+                    (
+                        ("default_language",),
+                        f"not one of the campaign's languages; expected one of "
+                        f"{', '.join(self.languages)}",
+                        self.default_language,
+                    )
+                ],
             )
         return self
 
@@ -255,14 +263,17 @@ class Rule(_Strict):
         given = [k for k in ("cron", "every", "at") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"a rule needs exactly one of cron, every or at (got {given or 'none'})"
+                "a rule needs exactly one of cron, every or at "
+                f"(got {' and '.join(given) if given else 'none'})"
             )
-        for key in ("at", "start", "end"):
-            value = getattr(self, key)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(
-                    f"{key}: expected a time with a zone, e.g. 2026-12-01T09:00+03:00"
-                )
+        _problems_at(
+            "Rule",
+            [
+                ((key,), "expected a time with a zone, e.g. 2026-12-01T09:00+03:00", value)
+                for key in ("at", "start", "end")
+                if (value := getattr(self, key)) is not None and value.tzinfo is None
+            ],
+        )
         return self
 
 
@@ -413,8 +424,8 @@ _BOUNDS = {
     "greater_than_equal": "expected at least {ge}",
     "less_than": "expected less than {lt}",
     "less_than_equal": "expected at most {le}",
-    "too_short": "expected at least {min_length} entries",
-    "too_long": "expected at most {max_length} entries",
+    "too_short": "expected at least {min_length} {entries}",
+    "too_long": "expected at most {max_length} {entries}",
 }
 
 
@@ -441,6 +452,9 @@ def _message(problem: Any) -> str:
         return _MESSAGES[kind]
     if kind in _BOUNDS:
         ctx = {k: show_value(v) for k, v in (problem.get("ctx") or {}).items()}
+        ctx["entries"] = (
+            "entry" if "1" in (ctx.get("min_length"), ctx.get("max_length")) else "entries"
+        )
         try:
             return _BOUNDS[kind].format(**ctx)
         except KeyError:
