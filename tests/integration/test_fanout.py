@@ -288,7 +288,9 @@ async def test_a_refused_token_holds_all_sending_for_a_while_and_tells_staff(
 
     calls = fake_api.calls_to("sendMessage")
     refused = next(call for call in calls if call.status == 401)
-    later = [call for call in calls if call.at > refused.at + 0.05]
+    # Requests already on their way when the 401 came back may arrive just after it (more so
+    # on a loaded machine); anything later waited for the pause.
+    later = [call for call in calls if call.at > refused.at + 0.2]
     assert later and min(call.at for call in later) >= refused.at + QUICK.retry.auth_pause * 0.9
     assert fake_api.per_chat_delivered == dict.fromkeys(range(1, 6), 1)
     [notice] = [line for line in harness.notices.lines if "refused the bot token" in line]
