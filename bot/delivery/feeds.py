@@ -58,6 +58,10 @@ class Feed:
             await self._fill()
         return self.rows.popleft() if self.rows else None
 
+    def wake(self) -> None:
+        """New rows were written after the last read: read on without waiting to rescan."""
+        self.exhausted_at = None
+
     def drop(self) -> list[int]:
         """Forget the rows in memory (a cancelled broadcast); return their ids."""
         self.dropped = True

@@ -151,7 +151,7 @@ class Selector:
             done = False
             while not done:
                 async with fanout.journal.lock:
-                    _, done = await asyncio.to_thread(
+                    inserted, done = await asyncio.to_thread(
                         materialize_batch,
                         self.store,
                         broadcast.id,
@@ -159,6 +159,9 @@ class Selector:
                         self.batch,
                         self.clock.now(),
                     )
+                lane = fanout.paid if broadcast.paid else fanout.free
+                if inserted and (feed := lane.feeds.get(broadcast.id)) is not None:
+                    feed.wake()  # the first recipients go out while the rest are selected
             log.info("broadcast %d: recipients selected", broadcast.id)
 
     async def _finish(self, broadcast_id: int) -> None:

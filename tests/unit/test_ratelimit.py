@@ -31,22 +31,31 @@ def grants_within(pacer: Pacer, clock: Clock, seconds: float) -> list[float]:
 def test_grants_are_evenly_spaced() -> None:
     clock = Clock()
     pacer = Pacer(25.0, clock)
-    times = grants_within(pacer, clock, 1.0)
-    assert len(times) == 25
-    gaps = {round(b - a, 9) for a, b in itertools.pairwise(times)}
-    assert gaps == {0.04}
+    times = grants_within(pacer, clock, 2.0)
+    gaps = [round(b - a, 9) for a, b in itertools.pairwise(times)]
+    # The first grant may use the catch-up allowance (a quarter interval), then it is even.
+    assert gaps[0] >= 0.03 and set(gaps[1:]) == {0.04}
+    assert len(times) in (50, 51)
 
 
-def test_a_slow_pacer_never_catches_up_after_a_stall() -> None:
+def test_a_slow_pacer_never_fits_one_more_message_into_a_second() -> None:
     clock = Clock()
     pacer = Pacer(29.4, clock)
-    grants_within(pacer, clock, 0.5)
-    clock.now += 0.2  # the event loop was busy
-    first = clock.now
-    times = grants_within(pacer, clock, 1.0)
-    # Never more than 30 in any second, however the stall fell.
-    assert all(t - first >= i / 29.4 - 1e-9 for i, t in enumerate(times))
-    assert len([t for t in times if t < first + 1.0]) <= 30
+    times: list[float] = []
+    for stall in (0.2, 0.005, 0.03, 0.001, 0.5, 0.012) * 5:
+        times += grants_within(pacer, clock, 0.3)
+        clock.now += stall  # the event loop was busy
+    # Against a cap of 30 per second, however the stalls fell.
+    assert max(len([t for t in times if start <= t < start + 1.0]) for start in times) <= 30
+    # Timers firing a little late do not lower the rate: the pacer makes up for them.
+    late = Clock()
+    paced = Pacer(29.4, late)
+    count = 0
+    while late.now < 110.0:
+        late.now += paced.delay() + 0.001  # every wake-up a millisecond late
+        paced.take()
+        count += 1
+    assert count >= 29.4 * 10 - 1
 
 
 def test_a_fast_pacer_catches_up_at_most_catch_up_seconds() -> None:
