@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+# The external id of a post the console channel printed in a dry run instead of publishing it.
+DRY_RUN_PREFIX = "dry-run:"
+
 
 @dataclass(frozen=True)
 class Link:

@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.channels.base import Outgoing, Published
+from bot.channels.base import DRY_RUN_PREFIX, Outgoing, Published
 
 
 class ConsoleChannel:
@@ -25,7 +25,8 @@ class ConsoleChannel:
         parts = "\n---\n".join((post.text, *post.continuation))
         stream.write(f"── {label} · {post.lang} · {post.item_id} · {when}\n{warning}{parts}\n\n")
         stream.flush()
-        return Published(external_id=f"console:{post.idempotency_key}")
+        prefix = DRY_RUN_PREFIX if self.dry_run else "console:"
+        return Published(external_id=f"{prefix}{post.idempotency_key}")
 
     async def close(self) -> None:
         return None

@@ -9,6 +9,7 @@ from datetime import UTC
 import click
 
 from bot.app import ContentError, Core, build_core
+from bot.channels.base import DRY_RUN_PREFIX
 from bot.cli.common import (
     EXIT_CONTENT,
     config_option,
@@ -259,11 +260,13 @@ def deliveries(
     for d in rows:
         where = d.url or d.external_id or ""
         reason = f"  ({d.error})" if d.error else ""
+        if (d.external_id or "").startswith(DRY_RUN_PREFIX):
+            where = "(dry run: printed, not published)"
         click.echo(
             f"{d.id:>5} post {d.post_id:<5} {d.updated_at:%Y-%m-%d %H:%M}Z "
             f"{d.channel:<9} {d.lang:<3} {d.status:<9} {d.item_id} {where}{reason}"
         )
-    click.echo(f"{len(rows)} deliveries")
+    click.echo(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
 
 
 @click.group()

@@ -1,11 +1,11 @@
 """The fan-out engine: sends the private-chat outbox (broadcasts, reminders) at Telegram's pace.
 
 Guarantee on a crash (SIGKILL, power loss): a message is ``sending`` in the database only
-from the commit just before its request is handed to the HTTP client until its outcome is
-written (see ``journal``). On restart every ``sending`` row becomes ``uncertain`` and is never
-sent again; every other row is either final or ``pending`` and is sent. So nobody is skipped
-except the recipients whose request was in flight (or whose answer had not been written yet),
-and nobody receives a message twice.
+from the commit just before its request is handed to the HTTP client (``send_delay`` at most
+before) until its outcome is written (see ``journal``). On restart every ``sending`` row
+becomes ``uncertain`` and is never sent again; every other row is either final or ``pending``
+and is sent. So nobody is skipped except the recipients whose request was in flight (or whose
+answer had not been written yet), and nobody receives a message twice.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class FanOutOptions:
     idle: float = 0.05  # seconds a lane naps when it has nothing to send
     rescan: float = 1.0  # seconds before an exhausted feed looks again
     db_retry: float = 1.0  # seconds before a lane tries again after a database error
+    # Each request leaves this long after its pacer grant, not as soon as its claim is
+    # committed: commits take 1 to 20 ms (claims commit in batches), and that jitter would
+    # bunch requests up against a cap only 2 to 4 % above the rate. A claimed row waits this
+    # long at most before its request leaves (one row at 29/s, 24 at 960/s).
+    send_delay: float = 0.025
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -205,7 +210,8 @@ class FanOut:
             self.spacing.done(chat, delivered=False)
             lane.defer(row, 0.0)
             return
-        self._spawn(self._deliver(row, lane, chat, *prepared))
+        send_at = asyncio.get_running_loop().time() + self.options.send_delay
+        self._spawn(self._deliver(row, lane, chat, send_at, *prepared))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -236,7 +242,13 @@ class FanOut:
         return self._texts[key]
 
     async def _deliver(
-        self, row: FeedRow, lane: Lane, chat: int, text: str, keyboard: Keyboard | None
+        self,
+        row: FeedRow,
+        lane: Lane,
+        chat: int,
+        send_at: float,
+        text: str,
+        keyboard: Keyboard | None,
     ) -> None:
         delivered = True  # unless Telegram said otherwise
         try:
@@ -244,6 +256,8 @@ class FanOut:
                 delivered = False
                 self.release([row.id])
                 return
+            if (wait := send_at - asyncio.get_running_loop().time()) > 0:
+                await asyncio.sleep(wait)
             self.selector.touched(row.broadcast_id)
             try:
                 message_id = await self.sender.send(

@@ -46,6 +46,11 @@ def schedule_post(
             "to come (or leave the time out to post now)"
         )
     for channel in channels:
+        if channel in settings.channels and channel not in settings.enabled_channels:
+            raise PostError(
+                f"channel {channel} is disabled in the config (channels.{channel}.enabled: "
+                f"false); enabled: {', '.join(settings.enabled_channels)}"
+            )
         if channel not in settings.enabled_channels:
             raise PostError(unknown_message("channel", channel, settings.enabled_channels))
     lang = lang or settings.campaign.default_language

@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.channels.base import DRY_RUN_PREFIX
 from bot.store.models import Delivery, DeliveryStatus, Post, PostStatus, RuleState
 from bot.store.state import Store
 
@@ -270,11 +271,13 @@ def list_deliveries(
 
 
 def sent_today(store: Store, channel: str, day_start: datetime) -> int:
-    """Count deliveries sent or in flight on a channel since ``day_start``."""
+    """Count deliveries sent or in flight on a channel since ``day_start`` (not dry runs)."""
     with store.sessions() as session:
         count = session.scalar(
             select(func.count(Delivery.id)).where(
                 Delivery.channel == channel,
+                # Printed in a dry run, not published: X did not charge for it.
+                func.coalesce(Delivery.external_id, "").not_like(f"{DRY_RUN_PREFIX}%"),
                 Delivery.status.in_(
                     [DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNCERTAIN]
                 ),

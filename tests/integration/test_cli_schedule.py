@@ -193,3 +193,23 @@ def test_post_while_paused_warns_that_it_would_be_skipped(env: Campaign) -> None
     run("pause")
     made = run("post", "f-attacks", "--channel", "console", "--at", "+1h")
     assert "note: the campaign is paused" in made.stdout
+
+
+def test_dry_run_deliveries_say_so_and_do_not_count_against_the_x_cap(env: Campaign) -> None:
+    assert run("post", "f-attacks", "--channel", "x").exit_code == 0
+    assert "── x (dry run) · en · f-attacks" in tick_once(env)
+    listed = run("deliveries").stdout
+    assert "x         en  sent      f-attacks (dry run: printed, not published)" in listed
+    assert listed.endswith("1 delivery\n")
+    [row] = json.loads(run("deliveries", "--json").stdout)
+    assert row["external_id"].startswith("dry-run:")
+    assert "X posts today: 0/10" in run("queue").stdout
+
+
+def test_post_to_a_disabled_channel_says_it_is_disabled(env: Campaign) -> None:
+    data = env.config()
+    data["channels"]["x"]["enabled"] = False
+    env.write_config(data)
+    refused = run("post", "f-attacks", "--channel", "x")
+    assert refused.exit_code == 2
+    assert "channel x is disabled in the config (channels.x.enabled: false)" in refused.stderr
