@@ -132,14 +132,16 @@ def table(results: list[dict[str, Any]]) -> str:
     naive = baselines.get("naive PTB loop")
     paced = baselines.get("paced loop (0.05 s sleep)")
     header = (
-        "| run | recipients | seconds | msg/s | of cap | × naive | × paced | 429s "
-        "| CPU ms/msg | peak RSS MB |"
+        "| run | selected | selection s | sent | seconds | msg/s | of cap | × naive | × paced "
+        "| 429s | CPU ms/msg | peak RSS MB |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 12]
     for r in results:
         rate = r["sent"] / r["seconds"]
+        selected = r.get("selected", r["sent"])
         lines.append(
-            f"| {r['name']} | {r['sent']:,} | {r['seconds']:.1f} | {rate:.1f} | "
+            f"| {r['name']} | {selected:,} | {r.get('selection_seconds', 0):.1f} | "
+            f"{r['sent']:,} | {r['seconds']:.1f} | {rate:.1f} | "
             f"{rate / r['cap']:.1%} | {rate / naive if naive else 0:.1f} | "
             f"{rate / paced if paced else 0:.1f} | {r['rate_limited']} | "
             f"{r['cpu'] / max(r['sent'], 1) * 1000:.2f} | {r['peak_rss_mb']:.0f} |"
