@@ -165,8 +165,11 @@ def queue(days: float, config_path: str | None, as_json: bool) -> None:
             f"{r.local}  {r.utc}  {r.item:<30} {r.lang:<3} {','.join(r.channels):<30} "
             f"{r.origin:<22} {r.state}"
         )
+    skipped = sum(1 for r in rows if r.state.startswith("skip"))
+    going = len(rows) - skipped
+    extra = f"; {skipped} more will be skipped, as shown" if skipped else ""
     click.echo(
-        f"{len(rows)} posts in the next {days:g} days "
+        f"{going} post{'' if going == 1 else 's'} in the next {days:g} days{extra} "
         f"(times in {settings.campaign.time_zone} and UTC)"
     )
     if x_today is not None:

@@ -213,3 +213,12 @@ def test_post_to_a_disabled_channel_says_it_is_disabled(env: Campaign) -> None:
     refused = run("post", "f-attacks", "--channel", "x")
     assert refused.exit_code == 2
     assert "channel x is disabled in the config (channels.x.enabled: false)" in refused.stderr
+
+
+def test_queue_total_counts_only_what_will_go_out(env: Campaign) -> None:
+    rows = json.loads(run("queue", "--json").stdout)["posts"]
+    skipped = [r for r in rows if r["state"].startswith("skip")]
+    assert skipped and len(skipped) < len(rows)  # unreviewed languages in the shipped rules
+    summary = run("queue").stdout
+    going = len(rows) - len(skipped)
+    assert f"{going} posts in the next 7 days; {len(skipped)} more will be skipped" in summary
