@@ -281,5 +281,9 @@ def db() -> None:
 @config_option
 def upgrade(config_path: str | None) -> None:
     """Apply database migrations (run does this on start too)."""
-    core(config_path)
-    click.echo("database is up to date")
+    app = core(config_path)  # opening the store applies the migrations
+    before, after = app.store.migrated or (None, None)
+    if before == after:
+        click.echo(f"database already up to date (revision {after})")
+    else:
+        click.echo(f"database upgraded from revision {before or 'none (empty)'} to {after}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,9 +39,17 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision``."""
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply every migration up to ``revision``; return the revisions before and after."""
+    before = current_revision(engine)
     command.upgrade(alembic_config(engine), revision)
+    return before, current_revision(engine)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema's Alembic revision (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

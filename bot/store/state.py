@@ -27,10 +27,11 @@ class Store:
             engine = make_engine(url)
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
+        self.migrated: tuple[str | None, str | None] | None = None  # set by upgrade()
 
     def upgrade(self) -> None:
-        """Bring the schema up to date."""
-        upgrade(self.engine)
+        """Bring the schema up to date; ``migrated`` tells from and to which revision."""
+        self.migrated = upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
