@@ -164,3 +164,15 @@ def test_hashtags_go_first_when_a_post_is_too_long(campaign: Campaign) -> None:
     tight = _renderer(campaign).render(item, "x", "en")
     assert tight.fits and "#" not in tight.text
     assert tight.text.split("\n\n")[0] == full.text.split("\n\n")[0]  # the finding stays whole
+
+
+def test_arabic_and_kurdish_citations_use_the_arabic_comma(campaign: Campaign) -> None:
+    campaign.write_items(
+        "items.yaml",
+        [finding(text={"en": "At least 426 civilians were killed.", "ar": "قُتل 426 مدنيًا."})],
+    )
+    renderer = _renderer(campaign)
+    item = renderer.library.get("f-attacks")
+    arabic = renderer.render(item, "x", "ar").text
+    assert "Amnesty International\u2069\u060c \u2068" in arabic  # "، " between isolates
+    assert "Amnesty International, " in renderer.render(item, "x", "en").text
