@@ -40,11 +40,7 @@ def publishable_languages(
     if item is None:
         return []
     wanted = [lang] if lang else settings.campaign.languages
-    return [
-        code
-        for code in wanted
-        if code in item.text and (item.is_reviewed(code) or settings.publish_unreviewed)
-    ]
+    return [code for code in wanted if item.publishable(code, settings.publish_unreviewed)]
 
 
 def summary(broadcast: Broadcast, counts: dict[str, int]) -> str:

@@ -118,3 +118,8 @@ class Item(_Strict):
 
     def is_reviewed(self, lang: str) -> bool:
         return lang in self.reviewed
+
+    def publishable(self, lang: str, unreviewed_allowed: bool) -> bool:
+        """Whether the item may go out in ``lang``: it has the text, and a person reviewed it
+        (or the campaign sets ``publish_unreviewed``)."""
+        return lang in self.text and (self.is_reviewed(lang) or unreviewed_allowed)

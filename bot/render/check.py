@@ -109,10 +109,7 @@ def _over_length(rendered: Rendered) -> str:
 
 
 def _publishable(item: Item, languages: list[str], settings: Settings) -> bool:
-    return any(
-        lang in item.text and (item.is_reviewed(lang) or settings.publish_unreviewed)
-        for lang in languages
-    )
+    return any(item.publishable(lang, settings.publish_unreviewed) for lang in languages)
 
 
 def _rule_problems(index: int, rule: Rule, settings: Settings, library: Library) -> list[str]:

@@ -45,7 +45,7 @@ class Planner:
         self.grace = parse_duration(settings.schedule.misfire_grace)
 
     def publishable(self, item: Item, lang: str) -> bool:
-        return lang in item.text and (item.is_reviewed(lang) or self.settings.publish_unreviewed)
+        return item.publishable(lang, self.settings.publish_unreviewed)
 
     def _candidates(self, rule: Rule, languages: list[str], at: datetime) -> list[Item]:
         pick = rule.pick

@@ -98,8 +98,7 @@ class _Picker:
     def publishable(self, item: Item, lang: str) -> bool:
         if item.ends is not None and item.ends < self.today:
             return False
-        reviewed = item.is_reviewed(lang) or self.settings.publish_unreviewed
-        return lang in item.text and reviewed
+        return item.publishable(lang, self.settings.publish_unreviewed)
 
     def __call__(self, topics: str, lang: str) -> Item | None:
         key = (topics, lang)

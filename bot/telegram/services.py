@@ -34,7 +34,7 @@ class BotServices:
     extra_stats: list[Callable[[], list[str]]] = field(default_factory=list)
 
     def publishable(self, item: Item, lang: str) -> bool:
-        return lang in item.text and (item.is_reviewed(lang) or self.settings.publish_unreviewed)
+        return item.publishable(lang, self.settings.publish_unreviewed)
 
     def is_staff(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.staff
