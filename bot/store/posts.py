@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,15 +12,11 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import DRY_RUN_PREFIX
 from bot.store.models import Delivery, DeliveryStatus, Post, PostStatus, RuleState
-from bot.store.state import Store
+from bot.store.state import Store, utc_now
 
 
 class PostError(Exception):
     """A post cannot be changed the way someone asked; the message says why."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_post(
@@ -39,7 +35,7 @@ def create_post(
     reason: str | None = None,
 ) -> Post | None:
     """Insert a post; return None when its occurrence key already exists."""
-    now = _now()
+    now = utc_now()
     post = Post(
         item_id=item_id,
         lang=lang,
@@ -96,7 +92,7 @@ def set_post_status(
     approved_by: str | None = None,
 ) -> bool:
     """Move a post to ``status`` only if it is in one of ``expected``; tell whether it moved."""
-    values: dict[str, object] = {"status": status, "updated_at": _now()}
+    values: dict[str, object] = {"status": status, "updated_at": utc_now()}
     if reason is not None:
         values["reason"] = reason
     if approved_by is not None:
@@ -254,7 +250,7 @@ def recover_interrupted(store: Store) -> list[Delivery]:
                 "the worker stopped while sending; check the channel and re-post by hand "
                 "if it is missing"
             )
-            row.updated_at = _now()
+            row.updated_at = utc_now()
     return rows
 
 

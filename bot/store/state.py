@@ -13,7 +13,8 @@ from bot.store.database import make_engine, make_sessionmaker, upgrade
 from bot.store.models import AuditEntry, CampaignState, ChannelSession
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """The wall-clock time, for rows stamped without a worker clock at hand."""
     return datetime.now(UTC)
 
 
@@ -45,7 +46,7 @@ class Store:
 
     def set_paused(self, paused: bool, actor: str, via: str, at: datetime | None = None) -> bool:
         """Pause or resume (at ``at``, default now); return False when it already was so."""
-        at = at or _now()
+        at = at or utc_now()
         with self.sessions.begin() as session:
             state = session.get(CampaignState, 1, with_for_update=True)
             if state is None:
@@ -96,7 +97,7 @@ class Store:
     ) -> None:
         session.add(
             AuditEntry(
-                at=at or _now(),
+                at=at or utc_now(),
                 actor=actor,
                 via=via,
                 action=action,
@@ -122,8 +123,8 @@ class Store:
             row = session.get(ChannelSession, channel)
             if row is None:
                 session.add(
-                    ChannelSession(channel=channel, session=session_string, updated_at=_now())
+                    ChannelSession(channel=channel, session=session_string, updated_at=utc_now())
                 )
             else:
                 row.session = session_string
-                row.updated_at = _now()
+                row.updated_at = utc_now()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
 from bot.store.models import SUBSCRIBER_DEFAULTS, ActionCount, Message, Subscriber
-from bot.store.state import Store
+from bot.store.state import Store, utc_now
 
 EDITABLE = frozenset(
     {
@@ -25,10 +24,6 @@ EDITABLE = frozenset(
 )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def get_subscriber(store: Store, chat_id: int) -> Subscriber | None:
     with store.sessions() as session:
         return session.get(Subscriber, chat_id)
@@ -36,7 +31,7 @@ def get_subscriber(store: Store, chat_id: int) -> Subscriber | None:
 
 def consent(store: Store, chat_id: int, **defaults: Any) -> Subscriber:
     """Record consent and activate; a returning supporter keeps nothing from before /forget."""
-    now = _now()
+    now = utc_now()
     with store.sessions.begin() as session:
         row = session.get(Subscriber, chat_id)
         if row is None:
@@ -64,13 +59,13 @@ def update_subscriber(store: Store, chat_id: int, **changes: Any) -> Subscriber 
             return None
         for key, value in changes.items():
             setattr(row, key, value)
-        row.updated_at = _now()
+        row.updated_at = utc_now()
     return row
 
 
 def stop(store: Store, chat_id: int) -> bool:
     """Unsubscribe: keep only the chat id with an opt-out marker."""
-    now = _now()
+    now = utc_now()
     with store.sessions.begin() as session:
         row = session.get(Subscriber, chat_id)
         if row is None:
@@ -104,7 +99,9 @@ def deactivate(store: Store, chat_id: int, reason: str) -> None:
         session.execute(
             update(Subscriber)
             .where(Subscriber.chat_id == chat_id)
-            .values(active=False, inactive_reason=reason, next_reminder_at=None, updated_at=_now())
+            .values(
+                active=False, inactive_reason=reason, next_reminder_at=None, updated_at=utc_now()
+            )
         )
 
 
@@ -115,7 +112,7 @@ def migrate_chat(store: Store, old: int, new: int) -> None:
             session.execute(
                 update(Subscriber)
                 .where(Subscriber.chat_id == old)
-                .values(chat_id=new, updated_at=_now())
+                .values(chat_id=new, updated_at=utc_now())
             )
         session.execute(update(Message).where(Message.chat_id == old).values(chat_id=new))
 
