@@ -7,23 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.store import Store
+from bot.store.audience import EXPORT_COLUMNS
 
 LANGUAGES = ("en", "en", "en", "ar", "ckb")  # 60 % English, 20 % Arabic, 20 % Kurdish
 FIRST_CHAT = 10_000_001
-COLUMNS = (
-    "chat_id",
-    "language",
-    "topics",
-    "reminder",
-    "reminder_time",
-    "reminder_weekday",
-    "time_zone",
-    "consented_at",
-    "active",
-    "opted_out",
-    "created_at",
-    "updated_at",
-)
+COLUMNS = (*EXPORT_COLUMNS, "active", "opted_out", "created_at", "updated_at")
 
 
 def _rows(count: int, stamp: Any) -> Iterator[tuple[Any, ...]]:

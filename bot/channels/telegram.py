@@ -24,6 +24,7 @@ from telegram.error import (
 from bot.channels.base import ChannelError, ErrorKind, Outgoing, Published
 from bot.render.limits import telegram_length
 from bot.telegram.errors import retry_after_seconds
+from bot.telegram.redaction import REDACTED
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class TelegramChannel:
     def _error(self, exc: TelegramError) -> ChannelError:
         """Classify a PTB error for the outbox, without the token in the reason."""
         error = classify(exc, self.chat_id)
-        reason = error.reason.replace(self._bot.token, "[REDACTED]")
+        reason = error.reason.replace(self._bot.token, REDACTED)
         return ChannelError(error.kind, reason, error.retry_after)
 
 

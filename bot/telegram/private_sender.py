@@ -24,6 +24,7 @@ from bot.channels.base import ErrorKind
 from bot.delivery.private import Keyboard, RecipientError
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.errors import retry_after_seconds
+from bot.telegram.redaction import REDACTED
 
 NO_PREVIEW_JSON = json.dumps(LinkPreviewOptions(is_disabled=True).to_dict())
 
@@ -104,7 +105,7 @@ class BotPrivateSender:
             )
         except TelegramError as exc:
             error = classify_recipient(exc)
-            reason = error.reason.replace(self.bot.token, "[REDACTED]")
+            reason = error.reason.replace(self.bot.token, REDACTED)
             raise RecipientError(
                 error.kind,
                 reason,
