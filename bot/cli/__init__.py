@@ -8,6 +8,7 @@ from bot import __version__
 from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
 from bot.cli.common import CampaignGroup
 from bot.cli.content import check, library_group, preview
+from bot.cli.reviews import review
 from bot.cli.schedule import (
     approve,
     cancel,
@@ -30,6 +31,7 @@ def cli() -> None:
 cli.add_command(check)
 cli.add_command(preview)
 cli.add_command(library_group)
+library_group.add_command(review)
 for command in (run, post, queue, approve, cancel, pause, resume, deliveries, db):
     cli.add_command(command)
 

@@ -35,6 +35,8 @@ def check(config_path: str | None, as_json: bool) -> None:
         unreviewed = sum(1 for rs in report.renders.values() for r in rs if not r.reviewed)
         for problem in report.problems:
             click.echo(f"ERROR {problem}", err=True)
+        for warning in report.warnings:
+            click.echo(f"WARNING {warning}", err=True)
         published = (
             "published: publish_unreviewed is true"
             if loaded.settings.publish_unreviewed
@@ -44,10 +46,16 @@ def check(config_path: str | None, as_json: bool) -> None:
             f"{counted(len(report.library.items), 'item')}, "
             f"{counted(len(report.library.targets), 'target')}, "
             f"{counted(renders, 'render')} ({unreviewed} unreviewed, {published}), "
-            f"{counted(len(report.problems), 'problem')}"
+            f"{counted(len(report.problems), 'problem')}, "
+            f"{counted(len(report.warnings), 'warning')} "
+            f"({report.second_hand} second-hand {_plural(report.second_hand, 'source')})"
         )
     if not report.ok:
         raise SystemExit(EXIT_CONTENT)
+
+
+def _plural(number: int, noun: str) -> str:
+    return noun if number == 1 else f"{noun}s"
 
 
 def counted(number: int, noun: str) -> str:

@@ -12,6 +12,11 @@ import yaml
 from pydantic import ValidationError
 
 from bot.library.models import Item, Target
+from bot.library.reviews import REVIEWS_FILE, Review, apply_reviews, read_reviews
+
+# Files in the library folder that hold no items or targets; each has its own reader.
+PUBLISHERS_FILE = "publishers.yaml"
+SPECIAL_FILES = frozenset({PUBLISHERS_FILE, REVIEWS_FILE})
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,19 @@ class Problem:
 
 @dataclass
 class Library:
-    """The validated items and targets, and where each item came from."""
+    """The validated items and targets, where each item came from, and the review records.
+
+    ``warnings`` are things worth saying that do not stop publishing; ``legacy_reviewed`` holds
+    the deprecated ``reviewed:`` flags found in item files (no longer read as reviews).
+    """
 
     root: Path
     items: dict[str, Item] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    reviews: list[Review] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    legacy_reviewed: dict[str, list[str]] = field(default_factory=dict)
 
     def get(self, item_id: str) -> Item:
         """Return an item, or raise KeyError naming the closest ids."""
@@ -87,7 +99,8 @@ def unknown_message(what: str, value: str, known: Iterable[str]) -> str:
     return f"unknown {what} {value!r}{hint}{listing}"
 
 
-def _describe(error: ValidationError) -> list[str]:
+def describe_error(error: ValidationError) -> list[str]:
+    """Turn a pydantic error into one readable line per problem."""
     out = []
     for problem in error.errors():
         where = ".".join(str(p) for p in problem["loc"])
@@ -119,6 +132,8 @@ def load_library(root: Path) -> tuple[Library, list[Problem]]:
         return library, [Problem(str(root), "library folder not found")]
     for path in sorted(root.glob("*.yaml")):
         rel = path.name
+        if rel in SPECIAL_FILES:
+            continue
         data = _read_yaml(path, rel, problems)
         if data is None:
             continue
@@ -142,6 +157,9 @@ def load_library(root: Path) -> tuple[Library, list[Problem]]:
                         item=item.id,
                     )
                 )
+    library.reviews, review_problems = read_reviews(root)
+    problems.extend(review_problems)
+    problems.extend(apply_reviews(library, library.reviews))
     return library, problems
 
 
@@ -151,10 +169,23 @@ def _label(raw: Any, index: int) -> str:
 
 def _add_item(library: Library, raw: Any, rel: str, index: int, problems: list[Problem]) -> None:
     label = _label(raw, index)
+    if isinstance(raw, dict) and "reviewed" in raw:
+        raw = dict(raw)
+        flags = raw.pop("reviewed")
+        if isinstance(flags, list):
+            library.legacy_reviewed[label] = [str(lang) for lang in flags]
+        library.warnings.append(
+            Problem(
+                rel,
+                "'reviewed:' is deprecated and no longer read; reviews are records in "
+                f"{REVIEWS_FILE} (campaign-bot library review --migrate, then delete the line)",
+                item=label,
+            )
+        )
     try:
         item = Item.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(Problem(rel, message, item=label) for message in _describe(exc))
+        problems.extend(Problem(rel, message, item=label) for message in describe_error(exc))
         return
     if item.id in library.items:
         first = library.files[item.id]
@@ -169,7 +200,7 @@ def _add_target(library: Library, raw: Any, rel: str, index: int, problems: list
     try:
         target = Target.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(Problem(rel, f"target: {m}", item=label) for m in _describe(exc))
+        problems.extend(Problem(rel, f"target: {m}", item=label) for m in describe_error(exc))
         return
     if target.id in library.targets:
         problems.append(Problem(rel, "duplicate target id", item=target.id))

@@ -6,7 +6,15 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PrivateAttr,
+    model_validator,
+)
 
 from bot.config import LANGUAGES
 
@@ -44,12 +52,18 @@ class _Strict(BaseModel):
 
 
 class Source(_Strict):
-    """Where a claim comes from: publisher, title, URL and date."""
+    """Where a claim comes from: publisher, title, URL and date.
+
+    ``via`` names the site carrying a copy when the publisher's own page could not be
+    confirmed; ``section`` locates the claim in a long document (a report's chapter or page).
+    """
 
     publisher: str = Field(min_length=1)
     title: str = Field(min_length=1)
     url: HttpUrl
     date: Annotated[str, AfterValidator(_source_date)]
+    via: str | None = Field(default=None, min_length=1)
+    section: str | None = Field(default=None, min_length=1)
 
     def display_date(self, lang: str) -> str:
         """Return the date as shown in a post: ``11 Jul 2017`` in English, ISO otherwise."""
@@ -62,6 +76,11 @@ class Source(_Strict):
     @property
     def link(self) -> str:
         return str(self.url)
+
+    @property
+    def credit(self) -> str:
+        """The publisher as a post names it: ``Reuters``, or ``Reuters via The Daily Star``."""
+        return f"{self.publisher} via {self.via}" if self.via else self.publisher
 
 
 class Target(_Strict):
@@ -79,13 +98,17 @@ class Target(_Strict):
 
 
 class Item(_Strict):
-    """One library entry, with its text per language and the languages a person reviewed."""
+    """One library entry, with its text per language.
+
+    Which languages a person reviewed is not part of the item: it comes from the review
+    records (``reviews.yaml``, see :mod:`bot.library.reviews`), bound to the text's hash, and
+    the loader sets it with :meth:`set_reviewed`.
+    """
 
     id: Slug
     kind: Kind
     topics: list[Slug] = Field(min_length=1)
     text: PerLanguage
-    reviewed: list[str] = Field(default_factory=list)
     source: Source | None = None
     confidence: Confidence | None = None
     note: str = ""
@@ -94,6 +117,7 @@ class Item(_Strict):
     targets: list[Slug] = Field(default_factory=list)
     link: HttpUrl | None = None
     ends: date | None = None
+    _reviewed: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Item:
@@ -111,15 +135,21 @@ class Item(_Strict):
             raise ValueError("a demand needs targets: who must act")
         if self.source is None and any(re.search(r"\d", t) for t in self.text.values()):
             raise ValueError("text contains a number but the item has no source")
-        for lang in self.reviewed:
-            if lang not in self.text:
-                raise ValueError(f"reviewed lists {lang!r}, which has no text")
         return self
 
+    @property
+    def reviewed(self) -> list[str]:
+        """The languages whose current text a person reviewed, in the item's language order."""
+        return [lang for lang in self.text if lang in self._reviewed]
+
+    def set_reviewed(self, languages: frozenset[str]) -> None:
+        """Record which languages have a review matching their current text (loader only)."""
+        self._reviewed = frozenset(lang for lang in languages if lang in self.text)
+
     def is_reviewed(self, lang: str) -> bool:
-        return lang in self.reviewed
+        return lang in self._reviewed
 
     def publishable(self, lang: str, unreviewed_allowed: bool) -> bool:
-        """Whether the item may go out in ``lang``: it has the text, and a person reviewed it
-        (or the campaign sets ``publish_unreviewed``)."""
+        """Whether the item may go out in ``lang``: it has the text, and a review record matches
+        that text (or the campaign sets ``publish_unreviewed``)."""
         return lang in self.text and (self.is_reviewed(lang) or unreviewed_allowed)

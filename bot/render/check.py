@@ -7,6 +7,8 @@ from typing import Any
 
 from bot.config import LoadedConfig, Rule, Settings
 from bot.library import Item, Library, Problem, load_library, unknown_message
+from bot.library.publishers import check_sources
+from bot.library.reviews import stale_reviews
 from bot.render.engine import Rendered, Renderer, RenderError
 from bot.render.limits import RULES
 
@@ -18,6 +20,8 @@ class CheckReport:
     library: Library
     renders: dict[str, list[Rendered]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # said, but not failing the check
+    second_hand: int = 0  # sources marked `via` (each also one of the warnings)
 
     @property
     def ok(self) -> bool:
@@ -41,6 +45,8 @@ class CheckReport:
                         "title": source.title,
                         "url": source.link,
                         "date": source.date,
+                        "via": source.via,
+                        "section": source.section,
                     },
                     "renders": [
                         {
@@ -55,23 +61,33 @@ class CheckReport:
                     ],
                 }
             )
-        errors = [
-            {
-                "file": p.file,
-                "item": p.item,
-                "channel": p.channel,
-                "lang": p.lang,
-                "message": p.message,
-            }
-            for p in self.problems
-        ]
-        return {"items": items, "errors": errors}
+        return {
+            "items": items,
+            "errors": [_problem_json(p) for p in self.problems],
+            "warnings": [_problem_json(p) for p in self.warnings],
+            "second_hand_sources": self.second_hand,
+        }
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {
+        "file": p.file,
+        "item": p.item,
+        "channel": p.channel,
+        "lang": p.lang,
+        "message": p.message,
+    }
 
 
 def check_campaign(loaded: LoadedConfig) -> CheckReport:
     """Load the library and render every item everywhere it may be published."""
     library, problems = load_library(loaded.library_dir)
-    report = CheckReport(library=library, problems=list(problems))
+    report = CheckReport(library=library, problems=list(problems), warnings=list(library.warnings))
+    sources = check_sources(library)
+    report.problems.extend(sources.problems)
+    report.warnings.extend(sources.second_hand)
+    report.second_hand = len(sources.second_hand)
+    report.warnings.extend(_stale_review_warnings(library))
     settings = loaded.settings
     report.problems.extend(_schedule_problems(str(loaded.path), settings, library))
     renderer = Renderer(library, settings)
@@ -97,6 +113,23 @@ def check_campaign(loaded: LoadedConfig) -> CheckReport:
                         )
                     )
     return report
+
+
+def _stale_review_warnings(library: Library) -> list[Problem]:
+    warnings = []
+    for pending in stale_reviews(library):
+        review = pending.stale
+        assert review is not None
+        warnings.append(
+            Problem(
+                library.files[pending.item.id],
+                f"text changed since {review.by} reviewed it on {review.at.date().isoformat()}; "
+                "unreviewed until someone reviews it again (campaign-bot library review)",
+                item=pending.item.id,
+                lang=pending.lang,
+            )
+        )
+    return warnings
 
 
 def _over_length(rendered: Rendered) -> str:

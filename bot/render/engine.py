@@ -198,7 +198,7 @@ class Renderer:
         source = None
         if item.source:
             source = {
-                "publisher": ltr(item.source.publisher),
+                "publisher": ltr(item.source.credit),
                 "title": ltr(item.source.title),
                 "url": item.source.link,
                 "date": ltr(item.source.display_date(lang)),
@@ -230,7 +230,7 @@ class Renderer:
         url = item.source.link
         shown = strip_isolates(html.unescape(text) if channel == "telegram" else text)
         has_url = url in shown or any(link.url == url for link in made)
-        if not has_url or item.source.publisher not in shown:
+        if not has_url or item.source.credit not in shown:
             raise RenderError(
                 f"template {self.template_name(channel, item.kind)} dropped the citation "
                 "(the source's publisher and URL must appear in every post of a sourced item)"
