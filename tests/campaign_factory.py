@@ -9,6 +9,11 @@ from typing import Any
 
 import yaml
 
+from bot.library.reviews import REVIEWS_FILE, hash_text
+
+REVIEWER = "Test Reviewer"
+REVIEWED_AT = "2026-01-01T00:00:00+00:00"
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = ROOT / "config" / "campaign.yaml"
 SHIPPED_MESSAGES = ROOT / "messages"
@@ -93,9 +98,42 @@ class Campaign:
         self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
     def write_items(self, name: str, items: list[dict[str, Any]]) -> Path:
+        """Write an items file; an item's ``reviewed: [langs]`` becomes review records of its
+        current text in ``reviews.yaml`` (replacing earlier records of those items)."""
+        plain, records = [], []
+        for item in items:
+            item = dict(item)
+            languages = item.pop("reviewed", [])
+            plain.append(item)
+            text, warnings = item.get("text") or {}, item.get("content_warning") or {}
+            records.extend(
+                {
+                    "item": item.get("id"),
+                    "lang": lang,
+                    "hash": hash_text(text[lang], warnings.get(lang)),
+                    "by": REVIEWER,
+                    "at": REVIEWED_AT,
+                }
+                for lang in languages
+                if lang in text
+            )
+        written = {item.get("id") for item in plain}
+        kept = [r for r in self.reviews() if r.get("item") not in written]
+        self.write_reviews([*kept, *records])
         path = self.messages / name
-        path.write_text(yaml.safe_dump({"items": items}, allow_unicode=True), encoding="utf-8")
+        path.write_text(yaml.safe_dump({"items": plain}, allow_unicode=True), encoding="utf-8")
         return path
+
+    def reviews(self) -> list[dict[str, Any]]:
+        path = self.messages / REVIEWS_FILE
+        if not path.exists():
+            return []
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return list(data.get("reviews") or [])
+
+    def write_reviews(self, records: list[dict[str, Any]]) -> None:
+        path = self.messages / REVIEWS_FILE
+        path.write_text(yaml.safe_dump({"reviews": records}, allow_unicode=True), encoding="utf-8")
 
     def write_raw(self, relative: str, text: str) -> Path:
         path = self.messages / relative
@@ -112,6 +150,7 @@ def make_campaign(root: Path, items: list[dict[str, Any]] | None = None) -> Camp
     campaign.messages.mkdir()
     shutil.copytree(SHIPPED_MESSAGES / "templates", campaign.messages / "templates")
     shutil.copytree(SHIPPED_MESSAGES / "locales", campaign.messages / "locales")
+    shutil.copy(SHIPPED_MESSAGES / "publishers.yaml", campaign.messages / "publishers.yaml")
     (campaign.messages / "targets.yaml").write_text(
         yaml.safe_dump({"targets": TARGETS}, allow_unicode=True), encoding="utf-8"
     )

@@ -46,9 +46,9 @@ def check(config_path: str | None, as_json: bool) -> None:
             f"{counted(len(report.library.items), 'item')}, "
             f"{counted(len(report.library.targets), 'target')}, "
             f"{counted(renders, 'render')} ({unreviewed} unreviewed, {published}), "
-            f"{counted(len(report.problems), 'problem')}, "
             f"{counted(len(report.warnings), 'warning')} "
-            f"({report.second_hand} second-hand {_plural(report.second_hand, 'source')})"
+            f"({report.second_hand} second-hand {_plural(report.second_hand, 'source')}), "
+            f"{counted(len(report.problems), 'problem')}"
         )
     if not report.ok:
         raise SystemExit(EXIT_CONTENT)

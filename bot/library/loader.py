@@ -159,7 +159,7 @@ def load_library(root: Path) -> tuple[Library, list[Problem]]:
                 )
     library.reviews, review_problems = read_reviews(root)
     problems.extend(review_problems)
-    problems.extend(apply_reviews(library, library.reviews))
+    library.warnings.extend(apply_reviews(library, library.reviews))
     return library, problems
 
 

@@ -49,9 +49,13 @@ def text_hash(item: Item, lang: str) -> str:
     the strings exactly as in the YAML), first 16 hex digits. The source, hashtags and targets
     are not part of it: they are the same in every language and checked by ``check``.
     """
-    warning = (item.content_warning or {}).get(lang)
+    return hash_text(item.text[lang], (item.content_warning or {}).get(lang))
+
+
+def hash_text(text: str, content_warning: str | None) -> str:
+    """The hash of one language's text and content warning (see :func:`text_hash`)."""
     payload = json.dumps(
-        {"content_warning": warning, "text": item.text[lang]},
+        {"content_warning": content_warning, "text": text},
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -89,23 +93,24 @@ def read_reviews(root: Path) -> tuple[list[Review], list[Problem]]:
 
 
 def apply_reviews(library: Library, reviews: Iterable[Review]) -> list[Problem]:
-    """Mark each item reviewed in the languages whose current text a record matches."""
+    """Mark each item reviewed in the languages whose current text a record matches.
+
+    Returns warnings for records of items or languages the library no longer has: they can
+    never match, so they are harmless, but worth cleaning up.
+    """
     from bot.library.loader import Problem
 
-    problems: list[Problem] = []
+    warnings: list[Problem] = []
     matched: dict[str, set[str]] = {}
     for review in reviews:
         item = library.items.get(review.item)
-        if item is None:
-            problems.append(
-                Problem(REVIEWS_FILE, f"review by {review.by} names an unknown item", review.item)
-            )
-            continue
-        if review.lang not in item.text:
-            problems.append(
+        if item is None or review.lang not in item.text:
+            what = "an item" if item is None else "a language"
+            warnings.append(
                 Problem(
                     REVIEWS_FILE,
-                    f"review by {review.by} is for a language the item has no text in",
+                    f"review by {review.by} is of {what} the library does not have; "
+                    "delete the record",
                     item=review.item,
                     lang=review.lang,
                 )
@@ -115,7 +120,7 @@ def apply_reviews(library: Library, reviews: Iterable[Review]) -> list[Problem]:
             matched.setdefault(item.id, set()).add(review.lang)
     for item in library.items.values():
         item.set_reviewed(frozenset(matched.get(item.id, ())))
-    return problems
+    return warnings
 
 
 @dataclass(frozen=True)

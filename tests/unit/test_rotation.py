@@ -12,18 +12,20 @@ START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 
 def items(n: int, topic: str = "weapons") -> list[Item]:
-    return [
+    pool = [
         Item(
             id=f"{topic}-{i}",
             kind="finding",
             topics=[topic],
             text={"en": "x"},
-            reviewed=["en"],
             confidence="corrected",
             source={"publisher": "P", "title": "T", "url": "https://e.org", "date": "2017-07"},
         )
         for i in range(n)
     ]
+    for item in pool:
+        item.set_reviewed(frozenset({"en"}))
+    return pool
 
 
 def run_days(pool: list[Item], days: int, window: int, weights: dict[str, float]) -> list[str]:
