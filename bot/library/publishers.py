@@ -80,8 +80,8 @@ def check_sources(library: Library) -> SourceReport:
             report.problems.append(
                 Problem(
                     PUBLISHERS_FILE,
-                    f"missing: {len(sourced)} sourced items, but no registry of publishers "
-                    "and their domains to check their URLs against",
+                    f"missing: {len(sourced)} sourced {'item' if len(sourced) == 1 else 'items'}, "
+                    "but no registry of publishers and their domains to check their URLs against",
                 )
             )
         return report
@@ -108,10 +108,12 @@ def _source_problems(registry: Registry, source: Source) -> list[str]:
     messages = []
     if source.publisher not in known:
         what = unknown_message("publisher", source.publisher, known)
-        messages.append(f"source.publisher: {what}; add it to {PUBLISHERS_FILE} with its domains")
+        messages.append(f"source.publisher (add it to {PUBLISHERS_FILE} with its domains): {what}")
     if source.via is not None and source.via not in known:
         what = unknown_message("publisher", source.via, known)
-        messages.append(f"source.via: {what}; `via` names the site carrying the copy")
+        messages.append(
+            f"source.via (a publisher in {PUBLISHERS_FILE}, the site carrying the copy): {what}"
+        )
     if messages:
         return messages
     host = urlsplit(source.link).hostname or ""
