@@ -284,3 +284,18 @@ def test_a_malformed_reviews_file_is_an_error(campaign: Campaign) -> None:
     errors = messages(data, "errors")
     assert any(e.startswith("review #1: hash: String should match pattern") for e in errors)
     assert any(e == "review #1: at: required key is missing" for e in errors)
+
+
+def test_the_hash_covers_text_and_warning_only() -> None:
+    from bot.library import Item
+
+    base = finding(content_warning={"en": "Deaths"})
+    base.pop("reviewed")
+    item = Item.model_validate(base)
+    other_source = Item.model_validate({**base, "source": {**SOURCE, "date": "2017-07-12"}})
+    tagged = Item.model_validate({**base, "hashtags": ["AtAnyCost"]})
+    warned = Item.model_validate({**base, "content_warning": {"en": "Death toll"}})
+    assert text_hash(item, "en") == text_hash(other_source, "en") == text_hash(tagged, "en")
+    assert text_hash(item, "en") != text_hash(warned, "en")
+    assert text_hash(item, "ar") == text_hash(warned, "ar")  # no Arabic warning either way
+    assert len(text_hash(item, "en")) == 16
