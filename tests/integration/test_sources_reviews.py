@@ -299,3 +299,18 @@ def test_the_hash_covers_text_and_warning_only() -> None:
     assert text_hash(item, "en") != text_hash(warned, "en")
     assert text_hash(item, "ar") == text_hash(warned, "ar")  # no Arabic warning either way
     assert len(text_hash(item, "en")) == 16
+
+
+def test_post_follows_the_review_records(
+    campaign: Campaign, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    post = ("post", "f-attacks", "--channel", "console", "--lang", "ar", "--at", "+1h")
+    refused = run(*post)
+    assert refused.exit_code == 2 and "is not reviewed" in refused.stderr
+    run("library", "review", "f-attacks", "--lang", "ar", "--by", "Layla H.")
+    assert run(*post).exit_code == 0
+    path = campaign.messages / "items.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("426", "427"), encoding="utf-8")
+    again = run(*post)
+    assert again.exit_code == 2 and "is not reviewed" in again.stderr
