@@ -118,7 +118,13 @@ def _network_channel(
             raise ConfigError("the telegram channel needs TELEGRAM_BOT_TOKEN")
         chat: int | str = env("TELEGRAM_CHANNEL_ID")
         chat = int(chat) if str(chat).lstrip("-").isdigit() else chat
-        return TelegramChannel(bot, chat, link_preview=options.link_preview)
+        buttons = None
+        if options.signup_button:
+            from bot.telegram.i18n import Translator
+            from bot.telegram.signup_button import SignupButton
+
+            buttons = SignupButton(bot, settings, Translator())
+        return TelegramChannel(bot, chat, link_preview=options.link_preview, buttons=buttons)
     if name == "x":
         from bot.channels.x import XChannel
 
@@ -150,7 +156,7 @@ def _network_channel(
 
 def build_telegram(core: Core, token: str) -> AnyApplication:
     """Build the Telegram bot (supporters, staff, reminder buttons) on the aiohttp transport."""
-    from bot.telegram import reminder_buttons
+    from bot.telegram import inline, reminder_buttons
     from bot.telegram.aiohttp_request import AiohttpRequest
     from bot.telegram.application import build_application
     from bot.telegram.i18n import Translator
@@ -165,7 +171,7 @@ def build_telegram(core: Core, token: str) -> AnyApplication:
         services,
         request=AiohttpRequest(connection_pool_size=64),
         updates_request=AiohttpRequest(connection_pool_size=2),
-        extra=[reminder_buttons.register],
+        extra=[reminder_buttons.register, inline.register],
     )
 
 

@@ -49,6 +49,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
     "TELEGRAM_BOT_TOKEN": ("", "Bot token from @BotFather; enables Telegram."),
     "TELEGRAM_CHANNEL_ID": ("", "Channel or group to publish to: @name or -100... id."),
+    "TELEGRAM_BOT_USERNAME": (
+        "",
+        "The bot's @username without the @, for sign-up links and QR codes when no "
+        "TELEGRAM_BOT_TOKEN is set (with a token, Telegram's getMe says it).",
+    ),
     "TELEGRAM_API_BASE_URL": (
         "https://api.telegram.org",
         "Root of the Bot API server (for a self-hosted Bot API server).",
@@ -176,6 +181,7 @@ class ChannelOptions(_Strict):
     max_posts_per_day: int = Field(default=10, ge=0)  # x: X charges per post
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"  # mastodon
     max_characters: int | None = Field(default=None, ge=1)  # override the channel's limit
+    signup_button: bool = False  # telegram: a "Get reminders" button under each post
 
 
 class Blackout(_Strict):
@@ -332,6 +338,27 @@ class Broadcast(_Strict):
         return self
 
 
+_SIGNUP_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _signup_code(value: str) -> str:
+    if not _SIGNUP_CODE.match(value):
+        raise ValueError(
+            "a sign-up code is 1 to 64 of A-Z, a-z, 0-9, _ and - (Telegram's rule for "
+            "/start payloads), e.g. erbil-poster"
+        )
+    return value
+
+
+class SignupLink(_Strict):
+    """A named deep link t.me/<bot>?start=<code> that presets language and topics."""
+
+    code: Annotated[str, AfterValidator(_signup_code)]
+    language: Language | None = None
+    topics: list[str] = Field(default_factory=list)
+    where: str = ""  # where it was handed out, e.g. "a poster in Erbil"
+
+
 class Settings(_Strict):
     """The validated campaign configuration."""
 
@@ -344,6 +371,7 @@ class Settings(_Strict):
     schedule: Schedule = Field(default_factory=Schedule)
     reminders: Reminders = Field(default_factory=Reminders)
     broadcast: Broadcast = Field(default_factory=Broadcast)
+    signup_links: list[SignupLink] = Field(default_factory=list)
 
     @field_validator("channels")
     @classmethod
@@ -372,6 +400,37 @@ class Settings(_Strict):
                     )
         _problems_at("Settings", problems)
         return self
+
+    @model_validator(mode="after")
+    def _signup_links_fit(self) -> Settings:
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        first: dict[str, int] = {}
+        for index, link in enumerate(self.signup_links):
+            if link.code in first:
+                problems.append(
+                    (
+                        ("signup_links", index, "code"),
+                        f"duplicate code (also signup_links.{first[link.code]}.code); "
+                        "expected each link to have its own code",
+                        link.code,
+                    )
+                )
+            first.setdefault(link.code, index)
+            if link.language is not None and link.language not in self.campaign.languages:
+                problems.append(
+                    (
+                        ("signup_links", index, "language"),
+                        "not one of the campaign's languages; expected one of "
+                        + ", ".join(self.campaign.languages),
+                        link.language,
+                    )
+                )
+        _problems_at("Settings", problems)
+        return self
+
+    def signup_link(self, code: str) -> SignupLink | None:
+        """The configured sign-up link with this code, if any."""
+        return next((link for link in self.signup_links if link.code == code), None)
 
     @property
     def enabled_channels(self) -> list[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -37,6 +37,8 @@ _LEVELS = {"paragraph": 0, "line": 1, "space": 2}
 # the top level; a cut between any two characters is the last resort.
 _NESTED = 3
 _ANYWHERE = 6
+# Buttons for a post in a language (the "Get reminders" sign-up button), or None.
+PostButtons = Callable[[str], Awaitable[InlineKeyboardMarkup | None]]
 
 
 class TelegramChannel:
@@ -49,8 +51,10 @@ class TelegramChannel:
         *,
         link_preview: bool = False,
         name: str = "telegram",
+        buttons: PostButtons | None = None,
     ) -> None:
         self.name = name
+        self._buttons = buttons
         self.chat_id = chat_id
         self.migrated_to: int | None = None
         self._bot = bot
@@ -63,9 +67,10 @@ class TelegramChannel:
         """Send the post (several messages if it is too long); raise ChannelError on failure."""
         parts = [piece for text in (post.text, *post.continuation) for piece in split_html(text)]
         sent = self._sent_parts.setdefault(post.idempotency_key, [])
+        markup = await self._buttons(post.lang) if self._buttons is not None else None
         for number, part in enumerate(parts[len(sent) :], start=len(sent) + 1):
             try:
-                sent.append(await self._send(part))
+                sent.append(await self._send(part, markup if number == len(parts) else None))
             except ChannelError as error:
                 if not sent:
                     raise
@@ -81,7 +86,7 @@ class TelegramChannel:
     async def close(self) -> None:
         """Do nothing: the Bot belongs to the caller, who shuts it down."""
 
-    async def _send(self, text: str) -> int:
+    async def _send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
         for attempt in range(2):
             try:
                 message = await self._bot.send_message(
@@ -89,6 +94,7 @@ class TelegramChannel:
                     text=text,
                     parse_mode=ParseMode.HTML,
                     link_preview_options=self._preview,
+                    reply_markup=markup,
                 )
             except ChatMigrated as exc:
                 if attempt:

@@ -8,6 +8,7 @@ from bot import __version__
 from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
 from bot.cli.common import CampaignGroup
 from bot.cli.content import check, library_group, preview
+from bot.cli.links import links
 from bot.cli.reviews import review
 from bot.cli.schedule import (
     approve,
@@ -38,6 +39,8 @@ for command in (run, post, queue, approve, cancel, pause, resume, deliveries, db
 
 for command in (broadcast, broadcasts, cancel_broadcast, subscribers):
     cli.add_command(command)
+
+cli.add_command(links)
 
 
 def main() -> None:

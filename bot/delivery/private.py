@@ -12,10 +12,15 @@ from bot.channels.base import ChannelError, ErrorKind
 
 @dataclass(frozen=True)
 class Button:
-    """An inline button: its label and the callback data the bot gets back (<= 64 bytes)."""
+    """An inline button: its label and the callback data the bot gets back (<= 64 bytes).
+
+    With ``share`` set it is a Share button instead: it opens the bot's inline mode in a chat
+    the supporter picks, with ``share`` as the query.
+    """
 
     label: str
     data: str
+    share: str | None = None
 
 
 Keyboard = tuple[tuple[Button, ...], ...]

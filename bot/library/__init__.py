@@ -2,6 +2,7 @@
 
 from bot.library.loader import Library, Problem, load_library, unknown_message
 from bot.library.models import KINDS, Item, Kind, Source, Target
+from bot.library.search import shareable_items
 from bot.library.selection import current_call_to_action, latest_findings
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "current_call_to_action",
     "latest_findings",
     "load_library",
+    "shareable_items",
     "unknown_message",
 ]

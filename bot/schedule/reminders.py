@@ -68,13 +68,17 @@ def item_of_done(data: str, library: Library) -> str | None:
 
 
 def reminder_buttons(item_id: str, lang: str, translate: Translate) -> Keyboard:
-    """Done (counts an action), Snooze 1 day, Stop reminders: in the subscriber's language."""
+    """Done (counts an action), Snooze 1 day, Share, Stop reminders: in the subscriber's
+    language."""
     return (
         (
             Button("✅ " + translate(lang, "I did it"), _done_data(item_id)),
             Button("⏰ " + translate(lang, "Snooze 1 day"), SNOOZE),
         ),
-        (Button("🔕 " + translate(lang, "Stop reminders"), STOP),),
+        (
+            Button("📤 " + translate(lang, "Share"), "", share=item_id),
+            Button("🔕 " + translate(lang, "Stop reminders"), STOP),
+        ),
     )
 
 

@@ -281,3 +281,21 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignupCount(Base):
+    """How many supporters signed up through each sign-up link: totals only, no chat ids."""
+
+    __tablename__ = "signup_counts"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ShareCount(Base):
+    """How many times supporters shared each item from inline mode: totals only."""
+
+    __tablename__ = "share_counts"
+
+    item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

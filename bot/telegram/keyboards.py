@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.delivery.private import Button
 from bot.telegram.i18n import LANGUAGE_NAMES, WEEKDAYS, Translator
 
 TIMES = ("08:00", "12:00", "18:00", "20:00")
@@ -92,6 +93,19 @@ def settings_menu(t: Translator, lang: str) -> InlineKeyboardMarkup:
         InlineKeyboardButton(t(lang, label), callback_data=f"s:{key}:s") for key, label in entries
     ]
     return InlineKeyboardMarkup(_rows(buttons, 3))
+
+
+def telegram_button(button: Button) -> InlineKeyboardButton:
+    """A fan-out button as Telegram's: a callback button, or a Share button (inline mode)."""
+    if button.share is not None:
+        return InlineKeyboardButton(button.label, switch_inline_query=button.share)
+    return InlineKeyboardButton(button.label, callback_data=button.data)
+
+
+def share(t: Translator, lang: str, query: str = "") -> InlineKeyboardMarkup:
+    """A Share button: the supporter picks a chat, then a card from the bot's inline mode."""
+    label = "📤 " + t(lang, "Share")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, switch_inline_query=query)]])
 
 
 def forget_confirm(t: Translator, lang: str) -> InlineKeyboardMarkup:

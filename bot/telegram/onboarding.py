@@ -15,6 +15,7 @@ from bot.store.subscribers import consent, get_subscriber, update_subscriber
 from bot.telegram import keyboards
 from bot.telegram.i18n import LANGUAGE_NAMES, WEEKDAYS
 from bot.telegram.services import BotServices, services
+from bot.telegram.signup_start import count_link_signup, with_link_preset
 from bot.telegram.supporters import SUPPORTER, reply, show, user_lang
 
 ONBOARDING, SETTINGS = "o", "s"
@@ -120,7 +121,9 @@ async def consent_given(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     await query.answer()
     app = services(context)
-    sub = consent(app.store, chat.id, **_starting_settings(update, app, chat.id))
+    starting = with_link_preset(context, app, _starting_settings(update, app, chat.id))
+    sub = consent(app.store, chat.id, **starting)
+    count_link_signup(context, app)
     app.store.audit(SUPPORTER, "telegram", "consent", {})
     if app.on_settings_changed is not None:
         app.on_settings_changed(chat.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -24,6 +24,7 @@ from bot.channels.base import ErrorKind
 from bot.delivery.private import Keyboard, RecipientError
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.errors import retry_after_seconds
+from bot.telegram.keyboards import telegram_button
 from bot.telegram.redaction import REDACTED
 
 NO_PREVIEW_JSON = json.dumps(LinkPreviewOptions(is_disabled=True).to_dict())
@@ -136,10 +137,7 @@ class BotPrivateSender:
         if markup is None:
             markup = json.dumps(
                 InlineKeyboardMarkup(
-                    [
-                        [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-                        for row in keyboard
-                    ]
+                    [[telegram_button(b) for b in row] for row in keyboard]
                 ).to_dict()
             )
             if len(self._markups) < 256:

@@ -1,4 +1,4 @@
-"""The buttons under each reminder: Done (counts an action), Snooze 1 day, Stop reminders."""
+"""The buttons under each reminder: Done (counts an action), Snooze 1 day, Share, Stop."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bot.schedule.reminders import (
     stop_reminders,
 )
 from bot.store.subscribers import count_action, get_subscriber
+from bot.telegram.keyboards import telegram_button
 from bot.telegram.services import services
 from bot.telegram.supporters import SUPPORTER
 
@@ -31,10 +32,7 @@ PATTERN = r"^rem:(done:.+|snooze|stop)$"
 def reminder_keyboard(item_id: str, lang: str, translate: Translate) -> InlineKeyboardMarkup:
     """The reminder's buttons as a Telegram keyboard."""
     return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-            for row in reminder_buttons(item_id, lang, translate)
-        ]
+        [[telegram_button(b) for b in row] for row in reminder_buttons(item_id, lang, translate)]
     )
 
 

@@ -16,6 +16,7 @@ from bot.schedule.posting import build_queue, schedule_post, x_posts_today
 from bot.schedule.when import parse_when
 from bot.store.posts import approve_post, cancel_post, delivery_counts, list_problem_deliveries
 from bot.store.subscribers import subscriber_stats
+from bot.store.tallies import share_totals, signup_totals
 from bot.telegram.access import Handler, staff_only
 from bot.telegram.services import BotServices
 from bot.telegram.supporters import reply
@@ -207,9 +208,23 @@ async def stats(
     x_today = x_posts_today(app.settings, app.store, app.clock)
     if x_today is not None:
         lines.append(f"<b>X today</b>: {x_today[0]}/{x_today[1]}")
+    lines += tally_lines(app)
     for extra in app.extra_stats:
         lines.extend(html.escape(line) for line in extra())
     await send_lines(update, lines, "", "<code>campaign-bot subscribers</code>")
+
+
+def tally_lines(app: BotServices) -> list[str]:
+    """Sign-ups per sign-up link code and shares per item (totals only)."""
+    signups = signup_totals(app.store)
+    for link in app.settings.signup_links:
+        signups.setdefault(link.code, 0)  # a link nobody used yet shows as 0
+    lines = ["<b>Sign-ups by link</b>" + ("" if signups else ": no sign-up links")]
+    lines += [f"  {html.escape(code)}: {n}" for code, n in signups.items()]
+    shares = share_totals(app.store)
+    lines.append("<b>Shares</b>" + ("" if shares else ": none yet"))
+    lines += [f"  {html.escape(item)}: {n}" for item, n in shares.items()]
+    return lines
 
 
 @staff_only

@@ -18,6 +18,7 @@ from bot.store.models import Subscriber
 from bot.store.subscribers import deactivate, forget, get_subscriber, stop
 from bot.telegram import keyboards
 from bot.telegram.services import BotServices, services
+from bot.telegram.signup_start import remember_link
 
 log = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -79,7 +80,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Introduce the campaign and ask for consent; a subscriber is told they already are."""
     app = services(context)
     subscriber = _subscriber(update, app)
+    preset = remember_link(context, app)
     lang = user_lang(app, update, subscriber)
+    if subscriber is None and preset is not None and preset.language:
+        lang = preset.language  # a Kurdish poster greets in Kurdish
     t = app.translate
     campaign = app.settings.campaign
     await reply(
@@ -149,21 +153,24 @@ async def act(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def facts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = services(context)
     lang, topics = _audience(update, app)
-    posts = []
+    posts: list[tuple[str, str]] = []
     for item in latest_findings(app.library, topics, lang, app.publishable):
         try:
-            posts.append(app.renderer.render(item, "telegram", lang).text)
+            posts.append((item.id, app.renderer.render(item, "telegram", lang).text))
         except RenderError as exc:
             log.error("cannot render %s for /facts: %s", item.id, exc)
     if not posts:
         await reply(update, app.translate(lang, "no_findings"))
         return
-    text = f"<b>{app.translate(lang, 'Latest findings')}</b>\n\n" + "\n\n— — —\n\n".join(posts)
+    texts = [post for _, post in posts]
+    text = f"<b>{app.translate(lang, 'Latest findings')}</b>\n\n" + "\n\n— — —\n\n".join(texts)
+    # Share opens inline mode: one finding's card under its own message, else the picker.
     if telegram_length(text) > MAX_MESSAGE_LENGTH:  # one finding per message, each whole
-        for post in posts:
-            await reply(update, post)
+        for item_id, post in posts:
+            await reply(update, post, reply_markup=keyboards.share(app.translate, lang, item_id))
         return
-    await reply(update, text)
+    query = posts[0][0] if len(posts) == 1 else ""
+    await reply(update, text, reply_markup=keyboards.share(app.translate, lang, query))
 
 
 async def stop_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
