@@ -20,7 +20,8 @@ KEY = "signup_link"
 
 def remember_link(context: ContextTypes.DEFAULT_TYPE, app: BotServices) -> LinkPreset | None:
     """Keep the preset of ``/start <code>``; a plain /start or an unknown code forgets it."""
-    payload = context.args[0] if context.args else None
+    # A deep link's payload is one word; anything else was typed and is no code.
+    payload = context.args[0] if context.args and len(context.args) == 1 else None
     preset = preset_for(payload, app.settings, app.topics)
     if context.user_data is not None:
         if preset is None:

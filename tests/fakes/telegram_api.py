@@ -152,6 +152,9 @@ class FakeBotAPI:
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "getchat": self._get_chat,
+            "answerinlinequery": lambda params, call: self.inline.answer_inline_query(
+                params, call
+            ),
         }
         # Ids only grow, across resets too, as on the real server (a bot's offset stays valid);
         # chats keep their ids and types.
@@ -234,6 +237,10 @@ class FakeBotAPI:
         self._window: deque[float] = deque()
         self._chat_last: dict[int, float] = {}
         self._callback_ids = 0
+        # Inline queries, chosen results and deep-link starts (tests/fakes/telegram_inline.py).
+        from tests.fakes.telegram_inline import InlineMode
+
+        self.inline = InlineMode(self)
 
     # -- what the bot did --------------------------------------------------------------------
 
@@ -632,7 +639,7 @@ class FakeBotAPI:
             **self.bot_user,
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": True,
         }
 
     async def _get_updates(self, params: Params, call: Call) -> Any:
