@@ -117,7 +117,14 @@ async def test_nothing_ties_a_supporter_to_the_code_they_used(
 
 @pytest.mark.parametrize(
     "payload",
-    ["no-such-code", "erbil-poster!", "bad%20code", "x" * 65, "erbil-poster extra", "ERBIL-POSTER"],
+    [
+        "no-such-code",
+        "erbil-poster!",
+        "bad%20code",
+        "x" * 65,
+        "erbil-poster extra",
+        "ERBIL-POSTER",
+    ],
 )
 async def test_an_unknown_or_malformed_payload_starts_the_ordinary_flow(
     driver: BotDriver, services: BotServices, payload: str
