@@ -162,9 +162,12 @@ async def test_due_subscribers_get_the_call_to_action_of_their_topics_in_their_l
         assert sent.text == core.renderer.render(core.library.get(item_id), "telegram", lang).text
         buttons = reminder_buttons(item_id, lang, translate)
         markup = json.loads(sent.params["reply_markup"])["inline_keyboard"]
-        assert [[(b["text"], b["callback_data"]) for b in row] for row in markup] == [
-            [(button.label, button.data) for button in row] for row in buttons
-        ]
+        # Callback buttons carry their data; the Share button opens inline mode on the item.
+        assert [
+            [(b["text"], b.get("callback_data") or b["switch_inline_query"]) for b in row]
+            for row in markup
+        ] == [[(button.label, button.share or button.data) for button in row] for row in buttons]
+        assert markup[1][0]["switch_inline_query"] == item_id
     assert {m.chat_id: m.status for m in messages(store)} == dict.fromkeys((1, 2, 3), "sent")
 
     tuesday = MONDAY + timedelta(days=1)
