@@ -342,7 +342,7 @@ _SIGNUP_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def _signup_code(value: str) -> str:
-    if not _SIGNUP_CODE.match(value):
+    if not _SIGNUP_CODE.fullmatch(value):
         raise ValueError(
             "a sign-up code is 1 to 64 of A-Z, a-z, 0-9, _ and - (Telegram's rule for "
             "/start payloads), e.g. erbil-poster"

@@ -15,7 +15,7 @@ _PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 def valid_username(name: str) -> bool:
     """Tell whether ``name`` (without @) is a possible Telegram bot username."""
-    return bool(USERNAME_PATTERN.match(name))
+    return bool(USERNAME_PATTERN.fullmatch(name))
 
 
 def bot_link(username: str) -> str:
@@ -45,7 +45,7 @@ def preset_for(
     Topics the library does not have (any more) are dropped; a link without topics, or with
     none left, preselects nothing, so the ordinary default (every topic) applies.
     """
-    if not payload or not _PAYLOAD.match(payload):
+    if not payload or not _PAYLOAD.fullmatch(payload):
         return None
     link = settings.signup_link(payload)
     if link is None:
