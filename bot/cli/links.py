@@ -83,4 +83,5 @@ def links(config_path: str | None, out: Path, no_qr: bool, as_json: bool) -> Non
         where = f" · {link.where}" if link.where else ""
         click.echo(f"{link.code} ({preset}){where}\n  {urls[link.code]}")
     if files:
-        click.echo(f"Wrote {len(files)} QR codes (PNG and SVG) to {out}/")
+        codes = "1 QR code" if len(files) == 1 else f"{len(files)} QR codes"
+        click.echo(f"Wrote {codes} (PNG and SVG) to {out}/")
