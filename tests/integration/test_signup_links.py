@@ -212,3 +212,16 @@ async def test_without_the_option_channel_posts_have_no_button(
         assert "reply_markup" not in message.params
     finally:
         await stop_running(running)
+
+
+async def test_a_post_goes_out_without_the_button_when_get_me_fails(running: Running) -> None:
+    running.fake.fail_next("getMe", 502, "Bad Gateway")
+    await running.driver.send(STAFF_A, "/post f-attacks telegram +1s en")
+    await running.tick(minutes=1)
+    [first] = running.fake.sent_messages(CHANNEL)
+    assert "reply_markup" not in first.params  # published all the same
+    await running.driver.send(STAFF_A, "/post f-attacks telegram +1s ar")
+    await running.tick(minutes=1)
+    _, second = running.fake.sent_messages(CHANNEL)
+    [[button]] = json.loads(second.params["reply_markup"])["inline_keyboard"]
+    assert button["url"] == "https://t.me/fake_bot?start=Event_2026"
