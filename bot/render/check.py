@@ -90,6 +90,7 @@ def check_campaign(loaded: LoadedConfig) -> CheckReport:
     report.warnings.extend(_stale_review_warnings(library))
     settings = loaded.settings
     report.problems.extend(_schedule_problems(str(loaded.path), settings, library))
+    report.problems.extend(_signup_link_problems(str(loaded.path), settings, library))
     renderer = Renderer(library, settings)
     for item in library.items.values():
         if any(target not in library.targets for target in item.targets):
@@ -182,3 +183,18 @@ def _schedule_problems(file: str, settings: Settings, library: Library) -> list[
         if rule.enabled:
             messages.extend(_rule_problems(index, rule, settings, library))
     return [Problem(file, message) for message in messages]
+
+
+def _signup_link_problems(file: str, settings: Settings, library: Library) -> list[Problem]:
+    """Find sign-up link topics the library does not have (they would preselect nothing)."""
+    topics = {topic for item in library.items.values() for topic in item.topics}
+    return [
+        Problem(
+            file,
+            f"signup_links.{index}.topics: {unknown_message('topic', topic, topics)}; "
+            "no item has it",
+        )
+        for index, link in enumerate(settings.signup_links)
+        for topic in link.topics
+        if topic not in topics
+    ]

@@ -62,3 +62,11 @@ def test_a_payload_becomes_a_preset_only_for_a_configured_well_formed_code(
     assert (preset.code, preset.language, preset.topics) == ("Erbil_1", "ckb", ("aid",))
     for payload in (None, "", "erbil_1", "Erbil_1 ", "Erbil_1\n", "x" * 65):
         assert preset_for(payload, settings, ["aid"]) is None, payload
+
+
+def test_check_reports_a_link_topic_no_item_has(campaign: Campaign) -> None:
+    _links(campaign, [{"code": "stall", "topics": ["weapons", "chlorine"]}])
+    result = CliRunner().invoke(cli, ["check", "--config", str(campaign.config_path)])
+    assert result.exit_code == 1
+    assert "signup_links.0.topics: unknown topic 'chlorine'" in result.stderr
+    assert "unknown topic 'weapons'" not in result.stderr
