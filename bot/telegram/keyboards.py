@@ -28,9 +28,15 @@ def consent(t: Translator, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "I agree"), callback_data="c:ok")]])
 
 
-def languages(languages: Sequence[str], mode: str) -> InlineKeyboardMarkup:
+def languages(
+    languages: Sequence[str], mode: str, current: str | None = None
+) -> InlineKeyboardMarkup:
+    """One button per language; ``current`` (preset by a sign-up link, or chosen) is ticked."""
     buttons = [
-        InlineKeyboardButton(LANGUAGE_NAMES.get(code, code), callback_data=f"l:{code}:{mode}")
+        InlineKeyboardButton(
+            ("✅ " if code == current else "") + LANGUAGE_NAMES.get(code, code),
+            callback_data=f"l:{code}:{mode}",
+        )
         for code in languages
     ]
     return InlineKeyboardMarkup([buttons])

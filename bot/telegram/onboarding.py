@@ -27,7 +27,7 @@ async def ask_language(update: Update, app: BotServices, sub: Subscriber, mode: 
     await show(
         update,
         app.translate(sub.language, "Choose your language:"),
-        keyboards.languages(app.settings.campaign.languages, mode),
+        keyboards.languages(app.settings.campaign.languages, mode, sub.language),
     )
 
 

@@ -78,7 +78,12 @@ async def test_a_poster_code_presets_kurdish_and_aid_and_counts_one_sign_up(
     assert signup_totals(services.store) == {}
 
     [language] = await driver.press(7001, "c:ok")
-    assert KURDISH.search(language.text)  # the next step asks in Kurdish
+    assert KURDISH.search(language.text)  # the next step asks in Kurdish, Kurdish ticked
+    assert [label for row in language.buttons for label, _ in row] == [
+        "English",
+        "العربية",
+        "✅ کوردی",
+    ]
     sub = get_subscriber(services.store, 7001)
     assert sub is not None and sub.active
     assert (sub.language, sub.topic_list) == ("ckb", ["aid"])
