@@ -60,7 +60,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "TELEGRAM_WEBHOOK_URL": ("", "Public HTTPS URL for webhook mode; empty: long polling."),
     "TELEGRAM_WEBHOOK_SECRET": ("", "Secret token Telegram sends with each webhook call."),
-    "PORT": ("8080", "Port the webhook server listens on."),
+    "PORT": ("8080", "Port of the HTTP server: dashboard, webhook, /healthz, /metrics."),
+    "HOST": ("127.0.0.1", "Address the HTTP server listens on; 0.0.0.0 on a platform."),
+    "DASHBOARD_URL": (
+        "",
+        "Public base URL of the dashboard, for sign-in links; empty: http://HOST:PORT.",
+    ),
     "X_CONSUMER_KEY": ("", "X API key (OAuth 1.0a)."),
     "X_CONSUMER_SECRET": ("", "X API key secret."),
     "X_ACCESS_TOKEN": ("", "X access token with read and write permission."),
@@ -591,6 +596,12 @@ def env(name: str) -> str:
     if value is None:
         value = _dotenv().get(name)
     return value if value else SETTINGS[name][0]
+
+
+def dashboard_url() -> str:
+    """The dashboard's public base URL, without a trailing slash."""
+    url = env("DASHBOARD_URL").rstrip("/")
+    return url or f"http://{env('HOST')}:{env('PORT')}"
 
 
 def missing_credentials(channel: str) -> list[str]:

@@ -91,6 +91,7 @@ class FanOut:
         self._texts: dict[tuple[str, str], str | RecipientError] = {}
         self._drained = asyncio.Event()
         self.sent = 0
+        self.rate_limited = 0  # 429 answers (flood control), for /metrics
 
     def new_feed(self, source: int | None) -> Feed:
         """A feed of one broadcast's pending rows (None: the reminders)."""
@@ -283,6 +284,7 @@ class FanOut:
         if exc.migrate_to is not None:
             await asyncio.to_thread(migrate_chat, self.store, old_chat, exc.migrate_to)
         if decision.rate_limited is not None:
+            self.rate_limited += 1
             lane.pacer.penalize(decision.rate_limited)
             log.warning("Telegram flood control: %s lane waits %g s", lane.name, exc.retry_after)
         if decision.auth_failed:

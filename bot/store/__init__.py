@@ -15,7 +15,9 @@ from bot.store.models import (
     RuleState,
     Subscriber,
 )
+from bot.store.blackouts import BlackoutWindow
 from bot.store.posts import PostError
+from bot.store.signin import SignInLink, WebSession
 from bot.store.state import Store
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "ActionCount",
     "AuditEntry",
     "Base",
+    "BlackoutWindow",
     "Broadcast",
     "CampaignState",
     "Delivery",
@@ -32,6 +35,8 @@ __all__ = [
     "PostError",
     "PostStatus",
     "RuleState",
+    "SignInLink",
     "Store",
     "Subscriber",
+    "WebSession",
 ]
