@@ -15,6 +15,7 @@ from bot.config import (
     ConfigError,
     LoadedConfig,
     Settings,
+    dashboard_url,
     database_url,
     env,
     has_any_credentials,
@@ -36,9 +37,12 @@ if TYPE_CHECKING:
     from telegram import Bot
     from telegram.ext import Application
 
+    from bot.web import WebServer
+
     AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 log = logging.getLogger(__name__)
+DRY_RUN_STAFF = 1  # signs in to a dry run's dashboard when the config names no staff
 
 
 class ContentError(Exception):
@@ -247,6 +251,8 @@ async def serve(runtime: Runtime) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stop_event.set)
+    web_server = build_web_server(runtime)
+    await web_server.start()
     if runtime.telegram is not None:
         from telegram.error import InvalidToken
 
@@ -257,9 +263,10 @@ async def serve(runtime: Runtime) -> None:
                 runtime.telegram,
                 webhook_url=env("TELEGRAM_WEBHOOK_URL"),
                 secret=env("TELEGRAM_WEBHOOK_SECRET"),
-                port=int(env("PORT")),
+                own_server=True,
             )
         except InvalidToken:
+            await web_server.stop()
             runtime.core.store.close()
             raise ConfigError(
                 "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it "
@@ -270,10 +277,12 @@ async def serve(runtime: Runtime) -> None:
     if runtime.audience is not None:
         await runtime.audience.start()
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
+    announce(runtime)
     try:
         await runtime.stop_event.wait()
     finally:
         log.info("shutting down")
+        await web_server.stop()
         await runtime.worker.stop()
         if runtime.audience is not None:
             await runtime.audience.stop()
@@ -285,6 +294,55 @@ async def serve(runtime: Runtime) -> None:
         for channel in runtime.channels.values():
             await channel.close()
         runtime.core.store.close()
+
+
+def build_web_server(runtime: Runtime) -> WebServer:
+    """The process's HTTP server: dashboard, /healthz, /metrics and the Telegram webhook."""
+    from urllib.parse import urlsplit
+
+    from bot.web import Dashboard, WebServer, build_web_app
+
+    audience = runtime.audience
+    board = Dashboard(
+        runtime.core,
+        list(runtime.channels),
+        secure_cookies=dashboard_url().startswith("https://"),
+        fanout=lambda: audience.fanout if audience is not None else None,
+    )
+    if runtime.telegram is None and not runtime.core.settings.staff:
+        board.local_staff = DRY_RUN_STAFF
+    webhook_url = env("TELEGRAM_WEBHOOK_URL")
+    if runtime.telegram is not None and webhook_url:
+        from bot.telegram.application import receiver
+
+        board.on_update = receiver(runtime.telegram)
+        board.webhook_path = urlsplit(webhook_url).path or "/"
+        board.webhook_secret = env("TELEGRAM_WEBHOOK_SECRET")
+    return WebServer(build_web_app(board), env("HOST"), int(env("PORT")))
+
+
+def announce(runtime: Runtime) -> None:
+    """Say what comes next; in a dry run, log a sign-in link for a local staff session."""
+    from bot.schedule.outlook import coming_up
+    from bot.store.signin import create_link
+
+    core = runtime.core
+    lines = coming_up(core.settings, core.library, core.store, core.clock)
+    if lines:
+        log.info("coming up:\n  %s", "\n  ".join(lines))
+    else:
+        log.info("nothing scheduled in the next 31 days (see `campaign-bot queue`)")
+    if runtime.telegram is None:
+        staff = core.settings.staff[0] if core.settings.staff else DRY_RUN_STAFF
+        token = create_link(core.store, staff, core.clock.now())
+        note = "" if core.settings.staff else " (a local staff id: add yours to `staff:`)"
+        log.info(
+            "dashboard: open %s/signin/%s within 10 minutes to sign in as %d%s",
+            dashboard_url(),
+            token,
+            staff,
+            note,
+        )
 
 
 def run(config_path: str | None, *, dry_run: bool) -> None:

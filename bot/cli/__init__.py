@@ -8,6 +8,7 @@ from bot import __version__
 from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
 from bot.cli.common import CampaignGroup
 from bot.cli.content import check, library_group, preview
+from bot.cli.dashboard import dashboard_group
 from bot.cli.links import links
 from bot.cli.reviews import review
 from bot.cli.schedule import (
@@ -37,7 +38,7 @@ for command in (run, post, queue, approve, cancel, pause, resume, deliveries, db
     cli.add_command(command)
 
 
-for command in (broadcast, broadcasts, cancel_broadcast, subscribers):
+for command in (broadcast, broadcasts, cancel_broadcast, subscribers, dashboard_group):
     cli.add_command(command)
 
 cli.add_command(links)

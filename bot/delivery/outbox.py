@@ -15,6 +15,7 @@ from bot.library import Library
 from bot.render import RULES, Renderer, RenderError
 from bot.render.threads import split_thread
 from bot.store import Delivery, DeliveryStatus, Post, PostStatus, Store
+from bot.store.blackouts import stored_blackout_at
 from bot.store.posts import (
     claim_delivery,
     due_posts,
@@ -74,6 +75,9 @@ class Outbox:
                 return f"blackout until {window.end:%Y-%m-%d %H:%M} UTC: {window.reason}".rstrip(
                     ": "
                 )
+        stored = stored_blackout_at(self.store, now)
+        if stored is not None:
+            return f"blackout until {stored.end:%Y-%m-%d %H:%M} UTC: {stored.reason}".rstrip(": ")
         return None
 
     async def dispatch_due(self) -> int:

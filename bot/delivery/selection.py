@@ -109,7 +109,8 @@ class Selector:
         """Pause or resume, follow new and ended broadcasts, and finish the completed ones."""
         now = self.clock.now()
         paused = await asyncio.to_thread(self.store.is_paused)
-        fanout.hold("the campaign is paused" if paused else blackout_reason(self.settings, now))
+        blackout = await asyncio.to_thread(blackout_reason, self.settings, now, self.store)
+        fanout.hold("the campaign is paused" if paused else blackout)
         active = await asyncio.to_thread(list_broadcasts, self.store, active_only=True, limit=100)
         ids = {b.id for b in active}
         for lane in (fanout.free, fanout.paid):

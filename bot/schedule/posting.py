@@ -12,7 +12,7 @@ from bot.library import Library, unknown_message
 from bot.render import Renderer, RenderError
 from bot.schedule.planner import Planner
 from bot.store import Post, PostError, PostStatus, Store
-from bot.store.posts import create_post, posts_between, sent_today
+from bot.store.posts import create_post, move_post, posts_between, sent_today
 
 # A time a few seconds ago (typed `now`, a clock skew) still counts as now.
 PAST_TOLERANCE = timedelta(minutes=1)
@@ -86,6 +86,24 @@ def schedule_post(
     )
     assert created is not None  # only rule firings can collide
     return created
+
+
+def reschedule_post(
+    settings: Settings,
+    store: Store,
+    post_id: int,
+    due_at: datetime,
+    actor: str,
+    via: str,
+    now: datetime,
+) -> Post:
+    """Move a post to another time to come; raise PostError saying what is wrong."""
+    if due_at < now - PAST_TOLERANCE:
+        raise PostError(
+            f"{due_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z} is in the past; give a time "
+            "to come"
+        )
+    return move_post(store, post_id, due_at, actor, via)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from bot.schedule.reminder_times import (
     zone_of,
 )
 from bot.store import DeliveryStatus, Store, Subscriber
+from bot.store.blackouts import stored_blackout_at
 from bot.store.private_outbox import insert_messages
 from bot.store.subscribers import get_subscriber, update_subscriber
 
@@ -82,11 +83,15 @@ def reminder_buttons(item_id: str, lang: str, translate: Translate) -> Keyboard:
     )
 
 
-def blackout_reason(settings: Settings, now: datetime) -> str | None:
-    """Say why nothing may go out now (a configured blackout window), or None."""
+def blackout_reason(settings: Settings, now: datetime, store: Store | None = None) -> str | None:
+    """Say why nothing may go out now (a configured or, with ``store``, a stored blackout
+    window), or None."""
     for window in settings.schedule.blackouts:
         if window.start <= now < window.end:
             return f"blackout until {window.end:%Y-%m-%d %H:%M} UTC"
+    stored = stored_blackout_at(store, now) if store is not None else None
+    if stored is not None:
+        return f"blackout until {stored.end:%Y-%m-%d %H:%M} UTC"
     return None
 
 
@@ -207,7 +212,7 @@ async def run_due_reminders(
     while await asyncio.to_thread(_schedule_batch, store, settings, now) == BATCH:
         pass
     paused = await asyncio.to_thread(store.is_paused)
-    hold = "paused" if paused else blackout_reason(settings, now)
+    hold = "paused" if paused else await asyncio.to_thread(blackout_reason, settings, now, store)
     total: Counter[str] = Counter()
     while True:
         counts = await asyncio.to_thread(_due_batch, store, library, settings, now, hold)

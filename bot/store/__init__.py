@@ -1,5 +1,6 @@
 """Storage: SQLAlchemy models, queries and Alembic migrations; SQLite or PostgreSQL."""
 
+from bot.store.blackouts import BlackoutWindow
 from bot.store.models import (
     FINAL_DELIVERY,
     ActionCount,
@@ -15,7 +16,6 @@ from bot.store.models import (
     RuleState,
     Subscriber,
 )
-from bot.store.blackouts import BlackoutWindow
 from bot.store.posts import PostError
 from bot.store.signin import SignInLink, WebSession
 from bot.store.state import Store

@@ -37,7 +37,12 @@ def add_blackout(
             actor,
             via,
             "blackout",
-            {"id": window.id, "start": start.isoformat(), "end": end.isoformat(), "reason": reason},
+            {
+                "id": window.id,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "reason": reason,
+            },
             at=now,
         )
     return window
@@ -52,3 +57,14 @@ def stored_blackouts(store: Store, since: datetime) -> list[BlackoutWindow]:
             .order_by(BlackoutWindow.start, BlackoutWindow.id)
         )
         return list(rows)
+
+
+def stored_blackout_at(store: Store, moment: datetime) -> BlackoutWindow | None:
+    """The stored window ``moment`` falls in, if any."""
+    with store.sessions() as session:
+        return session.scalar(
+            select(BlackoutWindow)
+            .where(BlackoutWindow.start <= moment, BlackoutWindow.end > moment)
+            .order_by(BlackoutWindow.end.desc())
+            .limit(1)
+        )

@@ -332,3 +332,24 @@ def list_problem_deliveries(store: Store, limit: int = 30) -> list[Delivery]:
             .limit(limit)
         )
         return list(rows)
+
+
+def move_post(store: Store, post_id: int, due_at: datetime, actor: str, via: str) -> Post:
+    """Give a post that has not gone out a new time (a held post waits for approval again)."""
+    post = get_post(store, post_id)
+    with store.sessions.begin() as session:
+        result = session.execute(
+            update(Post)
+            .where(Post.id == post_id, Post.status.in_([PostStatus.SCHEDULED, PostStatus.HELD]))
+            .values(due_at=due_at, status=PostStatus.SCHEDULED, updated_at=utc_now())
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise PostError(f"post {post_id} is {post.status} and can no longer be moved")
+        store._audit(
+            session,
+            actor,
+            via,
+            "move",
+            {"post": post_id, "from": post.due_at.isoformat(), "to": due_at.isoformat()},
+        )
+    return get_post(store, post_id)

@@ -44,7 +44,9 @@ class Store:
             state = session.get(CampaignState, 1)
             return bool(state and state.paused)
 
-    def set_paused(self, paused: bool, actor: str, via: str, at: datetime | None = None) -> bool:
+    def set_paused(
+        self, paused: bool, actor: str, via: str, at: datetime | None = None, reason: str = ""
+    ) -> bool:
         """Pause or resume (at ``at``, default now); return False when it already was so."""
         at = at or utc_now()
         with self.sessions.begin() as session:
@@ -57,7 +59,8 @@ class Store:
             state.paused = paused
             state.changed_by = actor
             state.changed_at = at
-            self._audit(session, actor, via, "pause" if paused else "resume", {}, at=at)
+            detail = {"reason": reason} if reason else {}
+            self._audit(session, actor, via, "pause" if paused else "resume", detail, at=at)
         return True
 
     def was_paused_at(self, moment: datetime) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.telegram import broadcasting, onboarding, staff, supporters
+from bot.telegram import broadcasting, dashboard, onboarding, staff, supporters
 from bot.telegram.access import Handler
 from bot.telegram.services import SERVICES_KEY, BotServices, services
 
@@ -92,6 +92,7 @@ def register_handlers(application: AnyApplication) -> None:
         **staff.COMMANDS,
         "broadcast": broadcasting.broadcast,
         "cancelbroadcast": broadcasting.cancel_command,
+        "dashboard": dashboard.dashboard,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
@@ -150,13 +151,24 @@ async def start(
     secret: str = "",
     listen: str = "0.0.0.0",
     port: int = 8080,
+    own_server: bool = False,
 ) -> None:
     """Start receiving updates: long polling, or a webhook that checks Telegram's secret.
 
-    If starting fails, everything opened so far is closed again before the error is raised.
+    With ``own_server`` the webhook route is the process's HTTP server's (``receiver``):
+    only the webhook is registered with Telegram. If starting fails, everything opened so far
+    is closed again before the error is raised.
     """
     try:
-        await _start(application, webhook_url, secret, listen, port)
+        if own_server and webhook_url:
+            await application.initialize()
+            await set_menus(application)
+            await application.bot.set_webhook(
+                webhook_url, secret_token=secret or None, allowed_updates=Update.ALL_TYPES
+            )
+            await application.start()
+        else:
+            await _start(application, webhook_url, secret, listen, port)
     except InvalidToken:
         await stop(application)
         # PTB's message quotes the token: "The token `…` was rejected by the server."
@@ -207,3 +219,14 @@ async def stop(application: AnyApplication) -> None:
         await application.stop()
     await application.shutdown()
     await application.bot.shutdown()  # its connections, when initialize() failed half-way
+
+
+def receiver(application: AnyApplication) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """The webhook route's hand-over: turn an update's JSON into an Update on PTB's queue."""
+
+    async def put(data: dict[str, Any]) -> None:
+        update = Update.de_json(data, application.bot)
+        if update is not None:
+            await application.update_queue.put(update)
+
+    return put

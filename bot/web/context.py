@@ -1,0 +1,55 @@
+"""What the dashboard's pages need, handed over once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.schedule.planner import Planner
+from bot.store.signin import Session
+
+if TYPE_CHECKING:
+    from bot.app import Core
+    from bot.delivery.fanout import FanOut
+
+
+@dataclass
+class Dashboard:
+    """The core plus the live parts of a running bot the pages and metrics look at."""
+
+    core: Core
+    channels: list[str]
+    secure_cookies: bool = False
+    # The running fan-out (sends and 429s for /metrics), when the bot sends private messages.
+    fanout: Callable[[], FanOut | None] = field(default=lambda: None)
+    # Takes one Telegram update (as JSON) for the webhook route; None: no webhook.
+    on_update: Callable[[dict[str, Any]], Any] | None = None
+    webhook_path: str = ""
+    webhook_secret: str = ""
+    # A dry run with no `staff:` in the config signs in as this local id (never with Telegram).
+    local_staff: int | None = None
+
+    def is_staff(self, staff_id: int) -> bool:
+        """Whether ``staff_id`` is on the staff list now (removal ends access at once)."""
+        return staff_id in self.core.settings.staff or staff_id == self.local_staff
+
+    @property
+    def planner(self) -> Planner:
+        core = self.core
+        return Planner(core.settings, core.library, core.store, core.clock)
+
+
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+
+
+def dashboard_of(request: web.Request) -> Dashboard:
+    return request.app[DASHBOARD]
+
+
+def session_of(request: web.Request) -> Session | None:
+    """The signed-in staff member's session (set by the sign-in middleware), or None."""
+    value = request.get("session")
+    return value if isinstance(value, Session) else None
