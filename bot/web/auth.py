@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.store.signin import end_session, find_session
-from bot.web.context import dashboard_of, session_of
+from bot.web.context import SESSION, dashboard_of, session_of
 from bot.web.templating import plain
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,11 @@ async def require_staff(request: web.Request, handler: Handler) -> web.StreamRes
         return plain(request, "Sign in", NOT_SIGNED_IN, 401)
     if not board.is_staff(session.staff_id):
         end_session(core.store, token)
-        request["session"] = session
+        request[SESSION] = session
         response = refuse(request, "web-not-staff", "Your Telegram id is not on the staff list.")
         response.del_cookie(COOKIE, path="/")
         return response
-    request["session"] = session
+    request[SESSION] = session
     if request.method == "POST":
         form = await request.post()
         sent = str(form.get("csrf", "")) or request.headers.get("X-CSRF-Token", "")

@@ -49,7 +49,9 @@ def dashboard_of(request: web.Request) -> Dashboard:
     return request.app[DASHBOARD]
 
 
+SESSION = web.RequestKey("session", Session)
+
+
 def session_of(request: web.Request) -> Session | None:
     """The signed-in staff member's session (set by the sign-in middleware), or None."""
-    value = request.get("session")
-    return value if isinstance(value, Session) else None
+    return request.get(SESSION)

@@ -13,7 +13,7 @@ from bot.store.signin import (
     start_session,
 )
 from bot.web.auth import COOKIE, refuse
-from bot.web.context import dashboard_of
+from bot.web.context import SESSION, dashboard_of
 from bot.web.templating import plain, redirect
 
 routes = web.RouteTableDef()
@@ -69,7 +69,7 @@ async def sign_in(request: web.Request) -> web.Response:
 async def sign_out(request: web.Request) -> web.Response:
     core = dashboard_of(request).core
     end_session(core.store, request.cookies.get(COOKIE, ""))
-    core.store.audit(f"telegram:{request['session'].staff_id}", "web", "signout", {})
+    core.store.audit(f"telegram:{request[SESSION].staff_id}", "web", "signout", {})
     response = redirect("/signed-out")
     response.del_cookie(COOKIE, path="/")
     return response
