@@ -59,7 +59,7 @@ def _post_entry(post: Post, deliveries: list[Delivery]) -> Entry:
 def _planned_state(core: Core, state: str, at: datetime, paused: bool) -> str:
     if state.startswith("skip"):
         return state
-    reason = blackout_reason(core.settings, at)
+    reason = blackout_reason(core.settings, at, core.store)
     if reason:
         return f"skip: {reason}"
     return "skip: the campaign is paused" if paused else state
