@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, timedelta
 
 import pygal
@@ -12,6 +13,9 @@ from bot.store.subscribers import subscriber_stats
 from bot.web.context import dashboard_of
 from bot.web.templating import page
 
+# pygal appends an import hook for its map plugins (unused here) that only has the old
+# find_module API, so every later import lookup warns (ImportWarning); take it out again.
+sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
 routes = web.RouteTableDef()
 DAYS = 30
 # The chart is an image: its own styles may be inline, scripts never run.
