@@ -277,7 +277,7 @@ async def serve(runtime: Runtime) -> None:
     if runtime.audience is not None:
         await runtime.audience.start()
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
-    announce(runtime)
+    announce(runtime, env("DASHBOARD_URL").rstrip("/") or web_server.url)
     try:
         await runtime.stop_event.wait()
     finally:
@@ -321,7 +321,7 @@ def build_web_server(runtime: Runtime) -> WebServer:
     return WebServer(build_web_app(board), env("HOST"), int(env("PORT")))
 
 
-def announce(runtime: Runtime) -> None:
+def announce(runtime: Runtime, base_url: str) -> None:
     """Say what comes next; in a dry run, log a sign-in link for a local staff session."""
     from bot.schedule.outlook import coming_up
     from bot.store.signin import create_link
@@ -338,7 +338,7 @@ def announce(runtime: Runtime) -> None:
         note = "" if core.settings.staff else " (a local staff id: add yours to `staff:`)"
         log.info(
             "dashboard: open %s/signin/%s within 10 minutes to sign in as %d%s",
-            dashboard_url(),
+            base_url,
             token,
             staff,
             note,

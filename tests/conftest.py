@@ -18,6 +18,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    # `run` serves HTTP: on any free port, so worker processes started by tests never collide.
+    monkeypatch.setenv("PORT", "0")
     monkeypatch.chdir(tmp_path)
     yield
 

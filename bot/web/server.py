@@ -7,6 +7,7 @@ from importlib import resources
 
 from aiohttp import web
 
+from bot.config import ConfigError
 from bot.web import (
     auth,
     broadcasts,
@@ -64,14 +65,26 @@ class WebServer:
         self.port = port
         self._runner: web.AppRunner | None = None
 
+    @property
+    def url(self) -> str:
+        """Where the server listens (PORT=0 picks a free port: the real one after start)."""
+        return f"http://{self.host}:{self.port}"
+
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        log.info(
-            "HTTP server on http://%s:%d (dashboard, /healthz, /metrics)", self.host, self.port
-        )
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); set PORT "
+                "(and HOST) to a free address"
+            ) from None
+        self.port = int(self._runner.addresses[0][1])
+        log.info("HTTP server on %s (dashboard, /healthz, /metrics)", self.url)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -56,6 +56,7 @@ def test_without_staff_the_cli_offers_the_dry_run_id(
     from tests.campaign_factory import make_campaign
 
     shipped = make_campaign(tmp_path / "shipped")  # staff: [] as shipped
+    monkeypatch.delenv("PORT")
     monkeypatch.setenv("CAMPAIGN_CONFIG", str(shipped.config_path))
     monkeypatch.setenv("DATABASE_URL", db_url)
     refused = CliRunner().invoke(cli, ["dashboard", "link", "--staff", "9001"])
