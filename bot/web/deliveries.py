@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from aiohttp import web
 
+from bot.schedule.posting import x_posts_today
 from bot.store import DeliveryStatus
 from bot.store.dashboard import find_deliveries
+from bot.store.posts import delivery_counts
 from bot.web.context import dashboard_of
 from bot.web.templating import page
 
@@ -49,4 +51,6 @@ async def deliveries(request: web.Request) -> web.Response:
         statuses=statuses,
         channels=list(core.settings.channels),
         query={"status": status, "channel": channel, "date": day},
+        counts=sorted(delivery_counts(core.store).items()),
+        x_today=x_posts_today(core.settings, core.store, core.clock),
     )

@@ -256,6 +256,8 @@ async def test_deliveries_put_failed_and_uncertain_first(web: Web) -> None:
     order = [m.group(1) for m in re.finditer(r"<td><strong>(\w+)</strong></td>", text)]
     assert order[:2] == ["failed", "uncertain"] or order[:2] == ["uncertain", "failed"]
     assert order[-1] == "sent"
+    assert 'id="counts">failed 1 · sent 1 · uncertain 1' in text
+    assert re.search(r"X today: \d+/10</p>", text)
     assert "&lt;b&gt;duplicate&lt;/b&gt;" in text and 'href="https://t.me/campaign/7"' in text
     only = await (await web.client.get("/deliveries?status=sent")).text()
     assert "failed</strong>" not in only and "sent</strong>" in only
