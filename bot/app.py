@@ -277,7 +277,13 @@ async def serve(runtime: Runtime) -> None:
     if runtime.audience is not None:
         await runtime.audience.start()
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
-    announce(runtime, env("DASHBOARD_URL").rstrip("/") or web_server.url)
+    from bot.web.launch import announce
+
+    announce(
+        runtime.core,
+        env("DASHBOARD_URL").rstrip("/") or web_server.url,
+        signin_as=None if runtime.telegram is not None else dry_run_staff(runtime.core.settings),
+    )
     try:
         await runtime.stop_event.wait()
     finally:
@@ -294,6 +300,11 @@ async def serve(runtime: Runtime) -> None:
         for channel in runtime.channels.values():
             await channel.close()
         runtime.core.store.close()
+
+
+def dry_run_staff(settings: Settings) -> int:
+    """Who a dry run's start-up link signs in: the first staff id, or a local one."""
+    return settings.staff[0] if settings.staff else DRY_RUN_STAFF
 
 
 def build_web_server(runtime: Runtime) -> WebServer:
@@ -319,30 +330,6 @@ def build_web_server(runtime: Runtime) -> WebServer:
         board.webhook_path = urlsplit(webhook_url).path or "/"
         board.webhook_secret = env("TELEGRAM_WEBHOOK_SECRET")
     return WebServer(build_web_app(board), env("HOST"), int(env("PORT")))
-
-
-def announce(runtime: Runtime, base_url: str) -> None:
-    """Say what comes next; in a dry run, log a sign-in link for a local staff session."""
-    from bot.schedule.outlook import coming_up
-    from bot.store.signin import create_link
-
-    core = runtime.core
-    lines = coming_up(core.settings, core.library, core.store, core.clock)
-    if lines:
-        log.info("coming up:\n  %s", "\n  ".join(lines))
-    else:
-        log.info("nothing scheduled in the next 31 days (see `campaign-bot queue`)")
-    if runtime.telegram is None:
-        staff = core.settings.staff[0] if core.settings.staff else DRY_RUN_STAFF
-        token = create_link(core.store, staff, core.clock.now())
-        note = "" if core.settings.staff else " (a local staff id: add yours to `staff:`)"
-        log.info(
-            "dashboard: open %s/signin/%s within 10 minutes to sign in as %d%s",
-            base_url,
-            token,
-            staff,
-            note,
-        )
 
 
 def run(config_path: str | None, *, dry_run: bool) -> None:
