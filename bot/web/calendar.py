@@ -42,8 +42,9 @@ async def calendar(request: web.Request) -> web.Response:
     for entry in entries(core, start, end):
         by_day.setdefault(entry.at.astimezone(core.settings.zone).date(), []).append(entry)
     step = timedelta(days=7) if view == "week" else timedelta(days=31)
-    before = first - step if view == "week" else (first.replace(day=1) - timedelta(days=1))
-    after = first + step if view == "week" else anchor.replace(day=1) + step
+    month = anchor.replace(day=1)
+    before = first - step if view == "week" else (month - timedelta(days=1)).replace(day=1)
+    after = first + step if view == "week" else (month + step).replace(day=1)
     return page(
         request,
         "calendar.html",

@@ -83,6 +83,10 @@ async def test_the_calendar_shows_planned_firings_in_every_language(web: Web) ->
     assert re.search(r"09:00 <span dir=\"ltr\">f-attacks</span> · en", text)
     assert re.search(r"09:00 <span dir=\"ltr\">f-attacks</span> · ar", text)
     assert "skip: the ckb text of f-attacks is not reviewed yet" in text
+    month = await (await web.client.get("/calendar?view=month&start=2026-12-15")).text()
+    assert "December 2026" in month
+    assert 'href="/calendar?view=month&amp;start=2026-11-01" id="earlier"' in month
+    assert 'href="/calendar?view=month&amp;start=2027-01-01" id="later"' in month
     slot = await web.client.get(
         "/calendar/slot?item=f-attacks&lang=ar&at=2026-11-25T06:00Z&channels=telegram,x"
     )
