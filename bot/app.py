@@ -8,6 +8,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.accounts import Account, all_accounts
 from bot.channels import Channel
 from bot.channels.console import ConsoleChannel
 from bot.clock import Clock, SystemClock
@@ -15,6 +16,7 @@ from bot.config import (
     ConfigError,
     LoadedConfig,
     Settings,
+    account_env,
     dashboard_url,
     database_url,
     env,
@@ -89,11 +91,14 @@ def build_channels(
     out: TextIO | None = None,
     bot: Bot | None = None,
 ) -> dict[str, Channel]:
-    """Build one adapter per enabled channel; all console adapters in a dry run."""
-    enabled = settings.enabled_channels
-    networks = [name for name in enabled if name != "console"]
+    """Build one adapter per enabled account (``x``, ``x:kurdish``); all console adapters in a
+    dry run."""
+    accounts = all_accounts(settings)
+    networks = [a.key for a in accounts if a.network != "console"]
     if dry_run or not has_any_credentials(networks):
-        return {name: ConsoleChannel(name, out, dry_run=name != "console") for name in enabled}
+        return {
+            a.key: ConsoleChannel(a.key, out, dry_run=a.network != "console") for a in accounts
+        }
     missing = {name: missing_credentials(name) for name in networks}
     problems = [f"{name} needs {', '.join(vars_)}" for name, vars_ in missing.items() if vars_]
     if problems:
@@ -104,15 +109,20 @@ def build_channels(
             "or run with --dry-run."
         )
     channels: dict[str, Channel] = {}
-    for name in enabled:
-        channels[name] = _network_channel(name, settings, store, out, bot)
+    for account in accounts:
+        channels[account.key] = _network_channel(account, settings, store, out, bot)
     return channels
 
 
 def _network_channel(
-    name: str, settings: Settings, store: Store, out: TextIO | None, bot: Bot | None
+    account: Account, settings: Settings, store: Store, out: TextIO | None, bot: Bot | None
 ) -> Channel:
+    name, key = account.network, account.key
     options = settings.channels[name]
+
+    def cred(variable: str) -> str:
+        return account_env(variable, account.name)
+
     if name == "console":
         return ConsoleChannel(name, out)
     if name == "telegram":
@@ -120,7 +130,7 @@ def _network_channel(
 
         if bot is None:
             raise ConfigError("the telegram channel needs TELEGRAM_BOT_TOKEN")
-        chat: int | str = env("TELEGRAM_CHANNEL_ID")
+        chat: int | str = cred("TELEGRAM_CHANNEL_ID")
         chat = int(chat) if str(chat).lstrip("-").isdigit() else chat
         buttons = None
         if options.signup_button:
@@ -128,31 +138,36 @@ def _network_channel(
             from bot.telegram.signup_button import SignupButton
 
             buttons = SignupButton(bot, settings, Translator())
-        return TelegramChannel(bot, chat, link_preview=options.link_preview, buttons=buttons)
+        return TelegramChannel(
+            bot, chat, name=key, link_preview=options.link_preview, buttons=buttons
+        )
     if name == "x":
         from bot.channels.x import XChannel
 
         return XChannel(
-            env("X_CONSUMER_KEY"),
-            env("X_CONSUMER_SECRET"),
-            env("X_ACCESS_TOKEN"),
-            env("X_ACCESS_TOKEN_SECRET"),
+            cred("X_CONSUMER_KEY"),
+            cred("X_CONSUMER_SECRET"),
+            cred("X_ACCESS_TOKEN"),
+            cred("X_ACCESS_TOKEN_SECRET"),
+            name=key,
         )
     if name == "mastodon":
         from bot.channels.mastodon import MastodonChannel
 
         return MastodonChannel(
-            env("MASTODON_API_BASE_URL"),
-            env("MASTODON_ACCESS_TOKEN"),
+            cred("MASTODON_API_BASE_URL"),
+            cred("MASTODON_ACCESS_TOKEN"),
+            name=key,
             visibility=options.visibility,
         )
     if name == "bluesky":
         from bot.channels.bluesky import BlueskyChannel
 
         return BlueskyChannel(
-            env("BLUESKY_HANDLE"),
-            env("BLUESKY_APP_PASSWORD"),
-            base_url=env("BLUESKY_BASE_URL") or None,
+            cred("BLUESKY_HANDLE"),
+            cred("BLUESKY_APP_PASSWORD"),
+            name=key,
+            base_url=cred("BLUESKY_BASE_URL") or None,
             session_store=store,
         )
     raise ConfigError(f"unknown channel {name}")
@@ -242,8 +257,12 @@ async def learn_limits(renderer: Renderer, channels: dict[str, Channel]) -> None
 
     for name, channel in channels.items():
         if isinstance(channel, MastodonChannel):
-            renderer.server_limits[name] = await channel.max_characters()
-            log.info("%s allows %d characters per post", name, renderer.server_limits[name])
+            network = name.partition(":")[0]
+            limit = await channel.max_characters()
+            # Accounts on different servers: a post must fit the strictest of them.
+            known = renderer.server_limits.get(network)
+            renderer.server_limits[network] = limit if known is None else min(known, limit)
+            log.info("%s allows %d characters per post", name, limit)
 
 
 async def serve(runtime: Runtime) -> None:

@@ -86,6 +86,17 @@ CHANNEL_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "bluesky": ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD"),
 }
 
+# The credentials each account of a network has of its own; named accounts read them with the
+# account's name as a suffix (X_CONSUMER_KEY__KURDISH). The rest (the bot token) serve all.
+ACCOUNT_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "console": (),
+    "telegram": ("TELEGRAM_CHANNEL_ID",),
+    "x": CHANNEL_CREDENTIALS["x"],
+    "mastodon": CHANNEL_CREDENTIALS["mastodon"],
+    "bluesky": CHANNEL_CREDENTIALS["bluesky"],
+}
+ACCOUNT_SUFFIX = "__"
+
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -178,9 +189,23 @@ class Campaign(_Strict):
         return self
 
 
+# An account's name: also the suffix of its credentials, X_CONSUMER_KEY__KURDISH for kurdish.
+AccountName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")]
+
+
+class AccountOptions(_Strict):
+    """One account of a network (a Telegram channel, an X account) and its languages."""
+
+    languages: list[Language] = Field(min_length=1)
+    enabled: bool = True
+    max_posts_per_day: int | None = Field(default=None, ge=0)  # x: this account's own cap
+
+
 class ChannelOptions(_Strict):
     enabled: bool = True
     languages: list[Language] | None = None
+    # Several accounts, each with its languages; none: one account with the plain credentials.
+    accounts: dict[AccountName, AccountOptions] = Field(default_factory=dict)
     link_preview: bool = False  # telegram
     threads: bool = False  # x: split a long item into a reply chain
     max_posts_per_day: int = Field(default=10, ge=0)  # x: X charges per post
@@ -381,11 +406,13 @@ class Settings(_Strict):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, value: dict[str, ChannelOptions]) -> dict[str, ChannelOptions]:
-        for name in value:
+        for name, options in value.items():
             if name not in CHANNEL_NAMES:
                 raise ValueError(
                     f"unknown channel {name!r}; expected one of {', '.join(CHANNEL_NAMES)}"
                 )
+            if name == "console" and options.accounts:
+                raise ValueError("the console channel has no accounts; remove console.accounts")
         return value
 
     @model_validator(mode="after")
@@ -394,7 +421,10 @@ class Settings(_Strict):
         known = ", ".join(self.channels) or "none"
         for index, rule in enumerate(self.schedule.rules):
             for name in rule.channels:
-                if name not in self.channels:
+                if ":" in name and name.partition(":")[0] in self.channels:
+                    if (problem := self.unknown_account(name)) is not None:
+                        problems.append((("schedule", "rules", index, "channels"), problem, name))
+                elif name not in self.channels:
                     problems.append(
                         (
                             ("schedule", "rules", index, "channels"),
@@ -443,7 +473,25 @@ class Settings(_Strict):
 
     def channel_languages(self, channel: str) -> list[str]:
         opts = self.channels.get(channel)
+        if opts and opts.accounts:
+            carried = {lang for account in opts.accounts.values() for lang in account.languages}
+            return [lang for lang in self.campaign.languages if lang in carried]
         return list(opts.languages) if opts and opts.languages else list(self.campaign.languages)
+
+    def unknown_account(self, target: str) -> str | None:
+        """Say what is wrong with a ``network:account`` target, or return None."""
+        network, _, account = target.partition(":")
+        opts = self.channels.get(network)
+        names = list(opts.accounts) if opts else []
+        if account in names:
+            return None
+        listed = ", ".join(f"{network}:{name}" for name in names)
+        return (
+            f"unknown account {target!r}; expected one of {listed}"
+            if names
+            else f"{network} has no named accounts; name {network!r}, or add "
+            f"channels.{network}.accounts"
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -604,14 +652,57 @@ def dashboard_url() -> str:
     return url or f"http://{env('HOST')}:{env('PORT')}"
 
 
-def missing_credentials(channel: str) -> list[str]:
-    """Return the environment variables a channel needs that are not set."""
-    return [name for name in CHANNEL_CREDENTIALS[channel] if not env(name)]
+def credential_name(name: str, account: str = "") -> str:
+    """Return the variable holding a credential of one account: NAME__ACCOUNT, or NAME."""
+    return f"{name}{ACCOUNT_SUFFIX}{account.upper()}" if account else name
+
+
+def account_env(name: str, account: str = "") -> str:
+    """Return a setting for one account of a network.
+
+    A named account reads ``NAME__ACCOUNT``; a credential of its own never falls back to the
+    plain ``NAME`` (two accounts must not post as one), a shared setting such as the bot token
+    or ``BLUESKY_BASE_URL`` does.
+    """
+    if not account:
+        return env(name)
+    if name not in SETTINGS:
+        raise KeyError(f"unknown setting {name}")
+    full = credential_name(name, account)
+    value = os.environ.get(full)
+    if value is None:
+        value = _dotenv().get(full)
+    if value:
+        return value
+    own = {n for names in ACCOUNT_CREDENTIALS.values() for n in names}
+    return "" if name in own else env(name)
+
+
+def missing_credentials(channel: str, account: str = "") -> list[str]:
+    """Return the environment variables a channel (or one account of it) needs that are not set.
+
+    ``channel`` may name the account itself, as ``x:kurdish``.
+    """
+    channel, _, named = channel.partition(":")
+    account = account or named
+    own = ACCOUNT_CREDENTIALS[channel]
+    return [
+        credential_name(name, account if name in own else "")
+        for name in CHANNEL_CREDENTIALS[channel]
+        if not account_env(name, account if name in own else "")
+    ]
 
 
 def has_any_credentials(channels: list[str]) -> bool:
-    """Tell whether any publishing channel has at least one credential set."""
-    return any(env(name) for ch in channels for name in CHANNEL_CREDENTIALS[ch])
+    """Tell whether any publishing channel (``x``, or an account ``x:kurdish``) has at least one
+    credential set."""
+    for target in channels:
+        network, _, account = target.partition(":")
+        own = ACCOUNT_CREDENTIALS[network]
+        names = CHANNEL_CREDENTIALS[network]
+        if any(account_env(name, account if name in own else "") for name in names):
+            return True
+    return False
 
 
 def database_url() -> str:
@@ -643,4 +734,11 @@ def prefer_ptb_timedelta() -> None:
 def secret_values() -> list[str]:
     """Return every secret currently set, so logs and errors can redact them."""
     names = [n for n in SETTINGS if re.search(r"TOKEN|SECRET|PASSWORD|KEY", n)]
-    return [v for v in (env(n) for n in names) if v and len(v) >= 6]
+    values = [env(n) for n in names]
+    # Named accounts' own credentials (X_ACCESS_TOKEN__KURDISH) are secrets too.
+    for source in (os.environ, _dotenv()):
+        for key, value in source.items():
+            base, sep, _ = key.partition(ACCOUNT_SUFFIX)
+            if sep and base in names and value:
+                values.append(value)
+    return [v for v in dict.fromkeys(values) if v and len(v) >= 6]

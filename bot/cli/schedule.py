@@ -19,7 +19,7 @@ from bot.cli.common import (
     print_json,
 )
 from bot.config import ConfigError, env
-from bot.schedule.posting import build_queue, schedule_post, x_posts_today
+from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_posts_today
 from bot.schedule.when import parse_when
 from bot.store import DeliveryStatus, PostError
 from bot.store.posts import approve_post, cancel_post, list_deliveries
@@ -148,6 +148,7 @@ def queue(days: float, config_path: str | None, as_json: bool) -> None:
     settings = app.settings
     rows = build_queue(settings, app.library, app.store, app.clock, days)
     x_today = x_posts_today(settings, app.store, app.clock)
+    x_accounts = x_accounts_today(settings, app.store, app.clock) or []
     if as_json:
         print_json(
             {
@@ -155,6 +156,10 @@ def queue(days: float, config_path: str | None, as_json: bool) -> None:
                 "paused": app.store.is_paused(),
                 "x_posts_today": x_today[0] if x_today else None,
                 "x_max_posts_per_day": x_today[1] if x_today else None,
+                "x_accounts": [
+                    {"account": key, "posts_today": sent, "max_posts_per_day": cap}
+                    for key, sent, cap in x_accounts
+                ],
             }
         )
         return
@@ -172,7 +177,10 @@ def queue(days: float, config_path: str | None, as_json: bool) -> None:
         f"{going} post{'' if going == 1 else 's'} in the next {days:g} days{extra} "
         f"(times in {settings.campaign.time_zone} and UTC)"
     )
-    if x_today is not None:
+    if len(x_accounts) > 1:
+        each = ", ".join(f"{key} {sent}/{cap}" for key, sent, cap in x_accounts)
+        click.echo(f"X posts today: {each}")
+    elif x_today is not None:
         click.echo(f"X posts today: {x_today[0]}/{x_today[1]}")
 
 
@@ -248,6 +256,7 @@ def deliveries(
                     "post_id": d.post_id,
                     "item": d.item_id,
                     "channel": d.channel,
+                    "account": d.account or None,
                     "lang": d.lang,
                     "status": d.status,
                     "external_id": d.external_id,
@@ -267,7 +276,7 @@ def deliveries(
             where = "(dry run: printed, not published)"
         click.echo(
             f"{d.id:>5} post {d.post_id:<5} {d.updated_at:%Y-%m-%d %H:%M}Z "
-            f"{d.channel:<9} {d.lang:<3} {d.status:<9} {d.item_id} {where}{reason}"
+            f"{d.target:<9} {d.lang:<3} {d.status:<9} {d.item_id} {where}{reason}"
         )
     click.echo(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
 

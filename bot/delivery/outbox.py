@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.accounts import daily_cap, delivery_accounts
 from bot.channels import Channel, ChannelError, ErrorKind, Outgoing
 from bot.clock import Clock
 from bot.config import Settings, parse_duration
@@ -65,7 +66,7 @@ class Outbox:
         """After a crash: deliveries left ``sending`` become ``uncertain``, and staff are told."""
         for row in recover_interrupted(self.store):
             await self.notifier.notify_staff(
-                f"Delivery {row.id} ({row.item_id} on {row.channel}, {row.lang}) is uncertain: "
+                f"Delivery {row.id} ({row.item_id} on {row.target}, {row.lang}) is uncertain: "
                 "the bot stopped while sending it. Check the channel; it will not be re-sent."
             )
 
@@ -87,14 +88,20 @@ class Outbox:
         paused = self.store.is_paused()
         for post in due_posts(self.store, now):
             status, reason = self._verdict(post, now, paused)
+            accounts = self.accounts(post)
+            if status is PostStatus.DISPATCHED and not accounts:
+                status = PostStatus.SKIPPED
+                reason = f"no account of {', '.join(post.channel_list)} carries {post.lang}"
             with self.store.sessions.begin() as session:
                 if not set_post_status(session, post.id, (PostStatus.SCHEDULED,), status, reason):
                     continue  # cancelled or handled by someone else meanwhile
                 if status is PostStatus.DISPATCHED:
-                    write_deliveries(session, post, now, DeliveryStatus.PENDING)
+                    write_deliveries(session, post, now, DeliveryStatus.PENDING, accounts=accounts)
                     dispatched += 1
                 elif status in (PostStatus.SKIPPED, PostStatus.MISSED):
-                    write_deliveries(session, post, now, DeliveryStatus(status.value), reason)
+                    write_deliveries(
+                        session, post, now, DeliveryStatus(status.value), reason, accounts
+                    )
             if status is PostStatus.HELD:
                 await self.notifier.notify_staff(
                     f"Post {post.id} ({post.item_id}, {post.lang}) is due but held: it needs "
@@ -105,6 +112,11 @@ class Outbox:
                     f"Post {post.id} ({post.item_id}) missed: {reason}"
                 )
         return dispatched
+
+    def accounts(self, post: Post) -> list[tuple[str, str]]:
+        """The (network, account) pairs a post goes to: those carrying its language."""
+        found = delivery_accounts(self.settings, post.channel_list, post.lang)
+        return [(account.network, account.name) for account in found]
 
     def _verdict(self, post: Post, now: datetime, paused: bool) -> tuple[PostStatus, str | None]:
         if paused or self.store.was_paused_at(post.due_at):
@@ -135,30 +147,29 @@ class Outbox:
         return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def _send(self, delivery: Delivery) -> int:
-        channel = self.channels.get(delivery.channel)
+        channel = self.channels.get(delivery.target)
         if channel is None:
             finish_delivery(
                 self.store,
                 delivery.id,
                 DeliveryStatus.FAILED,
                 self.clock.now(),
-                error=f"channel {delivery.channel} is not configured in this run",
+                error=f"channel {delivery.target} is not configured in this run",
             )
             return 0
         options = self.settings.channels.get(delivery.channel)
-        if (
-            delivery.channel == "x"
-            and options is not None
-            and sent_today(self.store, "x", self._day_start()) >= options.max_posts_per_day
-        ):
-            finish_delivery(
-                self.store,
-                delivery.id,
-                DeliveryStatus.SKIPPED,
-                self.clock.now(),
-                error=f"X daily cap of {options.max_posts_per_day} posts reached",
-            )
-            return 0
+        if delivery.channel == "x" and options is not None:
+            cap = daily_cap(self.settings, "x", delivery.account)
+            if sent_today(self.store, "x", self._day_start(), delivery.account) >= cap:
+                on = f" on {delivery.target}" if delivery.account else ""
+                finish_delivery(
+                    self.store,
+                    delivery.id,
+                    DeliveryStatus.SKIPPED,
+                    self.clock.now(),
+                    error=f"X daily cap of {cap} posts reached{on}",
+                )
+                return 0
         try:
             rendered = self.renderer.render(
                 self.library.get(delivery.item_id), delivery.channel, delivery.lang
@@ -212,7 +223,7 @@ class Outbox:
             "sent %s %s on %s: %s",
             delivery.item_id,
             delivery.lang,
-            delivery.channel,
+            delivery.target,
             published.url or published.external_id,
         )
         return 1
@@ -249,6 +260,6 @@ class Outbox:
 
     async def _tell(self, delivery: Delivery, what: str) -> None:
         await self.notifier.notify_staff(
-            f"Delivery {delivery.id} ({delivery.item_id} on {delivery.channel}, "
+            f"Delivery {delivery.id} ({delivery.item_id} on {delivery.target}, "
             f"{delivery.lang}) {what}"
         )

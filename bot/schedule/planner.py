@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.accounts import accounts_for
 from bot.clock import Clock
 from bot.config import Rule, Settings, parse_duration
 from bot.library import Item, Library
@@ -82,7 +83,9 @@ class Planner:
                     history[(item.id, channel)] = fire
             for lang in languages:
                 reason = None
-                if item is None:
+                if not accounts_for(self.settings, rule.channels, lang):
+                    reason = f"no account of {', '.join(rule.channels)} carries {lang}"
+                elif item is None:
                     reason = "no library item matches this rule with publishable text"
                 elif lang not in item.text:
                     reason = f"{item.id} has no {lang} text"

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.accounts import accounts_for, all_accounts, daily_cap, delivery_accounts, split_target
+from bot.accounts import target_names as _target_names
 from bot.clock import Clock
 from bot.config import Settings
 from bot.library import Library, unknown_message
@@ -46,13 +48,7 @@ def schedule_post(
             "to come (or leave the time out to post now)"
         )
     for channel in channels:
-        if channel in settings.channels and channel not in settings.enabled_channels:
-            raise PostError(
-                f"channel {channel} is disabled in the config (channels.{channel}.enabled: "
-                f"false); enabled: {', '.join(settings.enabled_channels)}"
-            )
-        if channel not in settings.enabled_channels:
-            raise PostError(unknown_message("channel", channel, settings.enabled_channels))
+        _check_target(settings, channel)
     lang = lang or settings.campaign.default_language
     if lang not in settings.campaign.languages:
         raise PostError(unknown_message("language", lang, settings.campaign.languages))
@@ -63,7 +59,10 @@ def schedule_post(
             f"the {lang} text of {item_id} is not reviewed; a person must review "
             "it (add the language to `reviewed`) or set publish_unreviewed: true"
         )
-    for channel in channels:
+    for target in channels:
+        if not accounts_for(settings, [target], lang):
+            raise PostError(_no_account(settings, target, lang))
+    for channel in dict.fromkeys(split_target(c)[0] for c in channels):
         try:
             rendered = renderer.render(item, channel, lang)
         except RenderError as exc:
@@ -104,6 +103,35 @@ def reschedule_post(
             "to come"
         )
     return move_post(store, post_id, due_at, actor, via)
+
+
+def _check_target(settings: Settings, target: str) -> None:
+    """Raise PostError unless ``target`` names an enabled network or account."""
+    network, name = split_target(target)
+    if network in settings.channels and network not in settings.enabled_channels:
+        raise PostError(
+            f"channel {network} is disabled in the config (channels.{network}.enabled: "
+            f"false); enabled: {', '.join(settings.enabled_channels)}"
+        )
+    if network not in settings.enabled_channels:
+        raise PostError(unknown_message("channel", target, _target_names(settings)))
+    if name and (problem := settings.unknown_account(target)) is not None:
+        raise PostError(problem)
+    if name and not settings.channels[network].accounts[name].enabled:
+        raise PostError(
+            f"account {target} is disabled in the config "
+            f"(channels.{network}.accounts.{name}.enabled: false)"
+        )
+
+
+def _no_account(settings: Settings, target: str, lang: str) -> str:
+    network = split_target(target)[0]
+    carried = [
+        f"{a.key} ({', '.join(a.languages)})"
+        for a in all_accounts(settings)
+        if a.network == network
+    ]
+    return f"no account of {target} carries {lang}; accounts: {', '.join(carried) or 'none'}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +178,7 @@ def build_queue(
                 settings,
                 item=p.item_id,
                 lang=p.lang,
-                channels=p.channel_list,
+                channels=[a.key for a in delivery_accounts(settings, p.channel_list, p.lang)],
                 origin=f"post {p.id}",
                 state=state,
             )
@@ -163,7 +191,8 @@ def build_queue(
                 settings,
                 item=o.item_id or "-",
                 lang=o.lang,
-                channels=list(o.channels),
+                channels=[a.key for a in accounts_for(settings, o.channels, o.lang)]
+                or list(o.channels),
                 origin=f"rule {o.rule_id}",
                 state=state,
             )
@@ -172,11 +201,30 @@ def build_queue(
 
 
 def x_posts_today(settings: Settings, store: Store, clock: Clock) -> tuple[int, int] | None:
-    """Posts sent on X today (campaign time zone) and the daily cap, if X is configured."""
+    """Posts sent on X today (campaign time zone) and the daily cap, if X is configured;
+    with several X accounts, their sums (``x_accounts_today`` has each)."""
+    accounts = x_accounts_today(settings, store, clock)
+    if accounts is None:
+        return None
+    return sum(a[1] for a in accounts), sum(a[2] for a in accounts)
+
+
+def x_accounts_today(
+    settings: Settings, store: Store, clock: Clock
+) -> list[tuple[str, int, int]] | None:
+    """Each X account's posts today and its daily cap, as (account, sent, cap)."""
     options = settings.channels.get("x")
     if options is None:
         return None
     start = (
         clock.now().astimezone(settings.zone).replace(hour=0, minute=0, second=0, microsecond=0)
     )
-    return sent_today(store, "x", start), options.max_posts_per_day
+    names = list(options.accounts) or [""]
+    return [
+        (
+            f"x:{name}" if name else "x",
+            sent_today(store, "x", start, name),
+            daily_cap(settings, "x", name),
+        )
+        for name in names
+    ]

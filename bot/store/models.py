@@ -103,17 +103,20 @@ class Post(Base):
 
 
 class Delivery(Base):
-    """The outbox and delivery log: one row per (post, channel), written before sending."""
+    """The outbox and delivery log: one row per (post, channel, account), written before it is
+    sent."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("post_id", "channel", name="uq_delivery_post_channel"),
+        UniqueConstraint("post_id", "channel", "account", name="uq_delivery_post_channel_account"),
         Index("ix_deliveries_status_next", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
+    # The named account of the channel's network ("" for a network without named accounts).
+    account: Mapped[str] = mapped_column(String(30), default="", server_default="")
     item_id: Mapped[str] = mapped_column(String(100))
     lang: Mapped[str] = mapped_column(String(10))
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
@@ -127,6 +130,11 @@ class Delivery(Base):
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def target(self) -> str:
+        """The account it went to, as rules and commands name it: ``x`` or ``x:kurdish``."""
+        return f"{self.channel}:{self.account}" if self.account else self.channel
 
 
 class RuleState(Base):
@@ -169,7 +177,7 @@ class ChannelSession(Base):
 
     __tablename__ = "channel_sessions"
 
-    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(60), primary_key=True)
     session: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

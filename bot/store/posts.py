@@ -178,18 +178,30 @@ def posts_between(
 
 
 def write_deliveries(
-    session: Session, post: Post, now: datetime, status: DeliveryStatus, error: str | None = None
+    session: Session,
+    post: Post,
+    now: datetime,
+    status: DeliveryStatus,
+    error: str | None = None,
+    accounts: Sequence[tuple[str, str]] | None = None,
 ) -> None:
-    """Write one delivery row per channel of ``post`` (the outbox), before anything is sent."""
-    for channel in post.channel_list:
+    """Write one delivery row per channel of ``post`` (the outbox), before anything is sent.
+
+    ``accounts`` lists the (channel, account) pairs the post goes to; without it, the post's
+    channels, each a network without named accounts.
+    """
+    pairs = accounts if accounts is not None else [(c, "") for c in post.channel_list]
+    for channel, account in pairs:
+        where = f"{channel}-{account}" if account else channel
         session.add(
             Delivery(
                 post_id=post.id,
                 channel=channel,
+                account=account,
                 item_id=post.item_id,
                 lang=post.lang,
                 # Unique across database resets too: Mastodon remembers keys for an hour.
-                idempotency_key=f"campaign-bot-{post.id}-{channel}-{secrets.token_hex(8)}",
+                idempotency_key=f"campaign-bot-{post.id}-{where}-{secrets.token_hex(8)}",
                 status=status,
                 next_attempt_at=now,
                 error=error,
@@ -266,12 +278,14 @@ def list_deliveries(
         return list(session.scalars(query.limit(limit)))
 
 
-def sent_today(store: Store, channel: str, day_start: datetime) -> int:
-    """Count deliveries sent or in flight on a channel since ``day_start`` (not dry runs)."""
+def sent_today(store: Store, channel: str, day_start: datetime, account: str = "") -> int:
+    """Count deliveries sent or in flight on one account of a channel since ``day_start``
+    (not dry runs)."""
     with store.sessions() as session:
         count = session.scalar(
             select(func.count(Delivery.id)).where(
                 Delivery.channel == channel,
+                Delivery.account == account,
                 # Printed in a dry run, not published: X did not charge for it.
                 func.coalesce(Delivery.external_id, "").not_like(f"{DRY_RUN_PREFIX}%"),
                 Delivery.status.in_(

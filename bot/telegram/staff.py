@@ -100,6 +100,7 @@ async def preview(
     item = app.library.get(args[0])
     channel = args[1] if len(args) > 1 else "telegram"
     lang = args[2] if len(args) > 2 else app.settings.campaign.default_language
+    channel = channel.partition(":")[0]  # an account renders as its network does
     if channel not in app.settings.enabled_channels:
         raise ValueError(unknown_message("channel", channel, app.settings.enabled_channels))
     try:
@@ -233,7 +234,7 @@ async def failed(
 ) -> None:
     rows = list_problem_deliveries(app.store, limit=30)
     lines = [
-        f"{d.id} · post {d.post_id} · {html.escape(d.item_id)} · {d.channel} · {d.lang} · "
+        f"{d.id} · post {d.post_id} · {html.escape(d.item_id)} · {d.target} · {d.lang} · "
         f"<b>{d.status}</b> · {html.escape(_cut(d.error or ''))}"
         for d in rows
     ]

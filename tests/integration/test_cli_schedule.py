@@ -53,11 +53,13 @@ def test_post_then_run_publishes_once(env: Campaign) -> None:
     assert [(r["post_id"], r["channel"], r["status"]) for r in rows] == [
         (post_id, "console", "sent")
     ]
+    assert rows[0]["account"] is None  # console has no named accounts
     assert set(rows[0]) == {
         "id",
         "post_id",
         "item",
         "channel",
+        "account",
         "lang",
         "status",
         "external_id",
