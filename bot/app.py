@@ -13,6 +13,7 @@ from bot.channels import Channel
 from bot.channels.console import ConsoleChannel
 from bot.clock import Clock, SystemClock
 from bot.config import (
+    ACCOUNT_CREDENTIALS,
     ConfigError,
     LoadedConfig,
     Settings,
@@ -95,12 +96,26 @@ def build_channels(
     dry run."""
     accounts = all_accounts(settings)
     networks = [a.key for a in accounts if a.network != "console"]
-    if dry_run or not has_any_credentials(networks):
+    # The plain credentials of a network with named accounts count too: set but unused, they
+    # must not turn a misnamed setup into a silent dry run.
+    plain = sorted({a.network for a in accounts if a.name})
+    if dry_run or not has_any_credentials(networks + plain):
         return {
             a.key: ConsoleChannel(a.key, out, dry_run=a.network != "console") for a in accounts
         }
     missing = {name: missing_credentials(name) for name in networks}
     problems = [f"{name} needs {', '.join(vars_)}" for name, vars_ in missing.items() if vars_]
+    unused = [
+        variable
+        for network in plain
+        for variable in ACCOUNT_CREDENTIALS[network]
+        if account_env(variable)
+    ]
+    if problems and unused:
+        problems.append(
+            f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} set, but named "
+            "accounts read only their own (NAME__ACCOUNT)"
+        )
     if problems:
         raise ConfigError(
             "channels enabled in config lack credentials: "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.config import SETTINGS
+from bot.config import ACCOUNT_SUFFIX, SETTINGS
 from bot.store import Store
 from tests.campaign_factory import Campaign, make_campaign
 
@@ -17,6 +18,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     """Run every test without real credentials, with its own data folder, outside the repo."""
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):  # named accounts' credentials, such as X_CONSUMER_KEY__KURDISH
+        if name.partition(ACCOUNT_SUFFIX)[0] in SETTINGS and ACCOUNT_SUFFIX in name:
+            monkeypatch.delenv(name)
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     # `run` serves HTTP: on any free port, so worker processes started by tests never collide.
     monkeypatch.setenv("PORT", "0")

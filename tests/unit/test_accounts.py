@@ -1,0 +1,240 @@
+"""Accounts in the config: their names, languages and credentials, and the errors people see."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from bot.accounts import accounts_for, target_names
+from bot.app import build_channels
+from bot.channels.console import ConsoleChannel
+from bot.cli import cli
+from bot.config import (
+    ConfigError,
+    Settings,
+    account_env,
+    load_config,
+    missing_credentials,
+    secret_values,
+)
+from bot.store import Store
+from tests.campaign_factory import Campaign, finding
+
+ACCOUNTS: dict[str, Any] = {
+    "console": {"enabled": False},
+    "telegram": {
+        "accounts": {"english": {"languages": ["en"]}, "arabic": {"languages": ["ar"]}},
+    },
+    "x": {
+        "accounts": {
+            "english": {"languages": ["en"]},
+            "kurdish": {"languages": ["ckb"], "max_posts_per_day": 3},
+        },
+    },
+}
+RULE = {"id": "daily", "cron": "0 9 * * *", "channels": ["telegram", "x"]}
+X_ENGLISH = {
+    "X_CONSUMER_KEY__ENGLISH": "english-consumer-key",
+    "X_CONSUMER_SECRET__ENGLISH": "english-consumer-secret",
+    "X_ACCESS_TOKEN__ENGLISH": "english-access-token",
+    "X_ACCESS_TOKEN_SECRET__ENGLISH": "english-access-secret",
+}
+
+
+def configure(campaign: Campaign, channels: dict[str, Any], rule: dict[str, Any]) -> Path:
+    data = campaign.config()
+    data["channels"] = channels
+    data["schedule"]["rules"] = [rule]
+    campaign.write_config(data)
+    return campaign.config_path
+
+
+def config_error(campaign: Campaign, channels: dict[str, Any], rule: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(configure(campaign, channels, rule))
+    return str(info.value)
+
+
+@pytest.fixture
+def settings(campaign: Campaign) -> Settings:
+    return load_config(configure(campaign, ACCOUNTS, RULE)).settings
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    instance = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    yield instance
+    instance.close()
+
+
+def test_each_language_goes_to_the_accounts_carrying_it(settings: Settings) -> None:
+    def keys(targets: list[str], lang: str) -> list[str]:
+        return [a.key for a in accounts_for(settings, targets, lang)]
+
+    assert keys(["telegram", "x"], "en") == ["telegram:english", "x:english"]
+    assert keys(["telegram", "x"], "ar") == ["telegram:arabic"]
+    assert keys(["telegram", "x"], "ckb") == ["x:kurdish"]
+    assert keys(["x:kurdish"], "en") == []
+    assert keys(["x", "x:english"], "en") == ["x:english"]  # named twice, sent once
+    assert settings.channel_languages("x") == ["en", "ckb"]  # what `check` renders
+    # In the order of the file (the test's YAML writer sorts the keys).
+    assert target_names(settings) == [
+        "telegram",
+        "x",
+        "telegram:arabic",
+        "telegram:english",
+        "x:english",
+        "x:kurdish",
+    ]
+
+
+def test_a_rule_may_name_one_account(campaign: Campaign) -> None:
+    rule = {**RULE, "channels": ["x:kurdish", "telegram:arabic"]}
+    loaded = load_config(configure(campaign, ACCOUNTS, rule)).settings
+    assert loaded.schedule.rules[0].channels == ["x:kurdish", "telegram:arabic"]
+
+
+def test_a_rule_naming_an_unknown_account_is_located(campaign: Campaign) -> None:
+    message = config_error(campaign, ACCOUNTS, {**RULE, "channels": ["x:arabic"]})
+    assert (
+        "  schedule.rules.0.channels: unknown account 'x:arabic'; expected one of x:english, "
+        "x:kurdish"
+    ) in message.splitlines()
+
+
+def test_an_account_of_a_network_without_accounts(campaign: Campaign) -> None:
+    channels = {**ACCOUNTS, "mastodon": {}}
+    message = config_error(campaign, channels, {**RULE, "channels": ["mastodon:english"]})
+    assert "mastodon has no named accounts" in message
+
+
+@pytest.mark.parametrize(
+    ("accounts", "wanted"),
+    [
+        ({"Kurdish": {"languages": ["ckb"]}}, "channels.x.accounts.Kurdish.[key]"),
+        ({"kurdish": {}}, "channels.x.accounts.kurdish.languages: required key is missing"),
+        ({"kurdish": {"languages": ["ku"]}}, "unknown language 'ku'"),
+    ],
+)
+def test_bad_accounts_are_config_errors(
+    campaign: Campaign, accounts: dict[str, Any], wanted: str
+) -> None:
+    message = config_error(campaign, {**ACCOUNTS, "x": {"accounts": accounts}}, RULE)
+    assert wanted in message
+
+
+def test_the_console_has_no_accounts(campaign: Campaign) -> None:
+    channels = {**ACCOUNTS, "console": {"accounts": {"english": {"languages": ["en"]}}}}
+    assert "the console channel has no accounts" in config_error(campaign, channels, RULE)
+
+
+def test_credentials_are_named_after_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_CONSUMER_KEY", "plain-consumer-key")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:shared-bot-token")
+    monkeypatch.setenv("BLUESKY_BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("X_CONSUMER_KEY__KURDISH", "kurdish-consumer-key")
+    assert account_env("X_CONSUMER_KEY", "kurdish") == "kurdish-consumer-key"
+    assert account_env("X_CONSUMER_KEY", "english") == ""  # never another account's key
+    assert account_env("X_CONSUMER_KEY") == "plain-consumer-key"
+    assert account_env("TELEGRAM_BOT_TOKEN", "arabic") == "123:shared-bot-token"  # one bot
+    assert account_env("BLUESKY_BASE_URL", "english") == "http://127.0.0.1:9/"
+    assert missing_credentials("x:kurdish") == [
+        "X_CONSUMER_SECRET__KURDISH",
+        "X_ACCESS_TOKEN__KURDISH",
+        "X_ACCESS_TOKEN_SECRET__KURDISH",
+    ]
+    assert missing_credentials("telegram:arabic") == ["TELEGRAM_CHANNEL_ID__ARABIC"]
+    assert "kurdish-consumer-key" in secret_values()  # redacted like the plain ones
+
+
+def test_credentials_come_from_dotenv_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TELEGRAM_CHANNEL_ID__ARABIC=@campaign_ar\n")
+    assert account_env("TELEGRAM_CHANNEL_ID", "arabic") == "@campaign_ar"
+
+
+def test_no_credentials_at_all_is_a_dry_run_per_account(settings: Settings, store: Store) -> None:
+    channels = build_channels(settings, store, dry_run=False)
+    assert sorted(channels) == ["telegram:arabic", "telegram:english", "x:english", "x:kurdish"]
+    for name, channel in channels.items():
+        assert isinstance(channel, ConsoleChannel) and channel.dry_run
+        assert channel.name == name  # the dry run prints which account it would post on
+
+
+def test_an_account_without_credentials_is_named(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in X_ENGLISH.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:shared-bot-token")
+    monkeypatch.setenv("TELEGRAM_CHANNEL_ID__ENGLISH", "@campaign_en")
+    monkeypatch.setenv("TELEGRAM_CHANNEL_ID__ARABIC", "@campaign_ar")
+    with pytest.raises(ConfigError) as info:
+        build_channels(settings, store, dry_run=False)
+    assert str(info.value) == (
+        "channels enabled in config lack credentials: x:kurdish needs X_CONSUMER_KEY__KURDISH, "
+        "X_CONSUMER_SECRET__KURDISH, X_ACCESS_TOKEN__KURDISH, X_ACCESS_TOKEN_SECRET__KURDISH. "
+        "Set them in the environment or .env, set `enabled: false` for the channel, or run "
+        "with --dry-run."
+    )
+
+
+def test_plain_credentials_with_named_accounts_are_not_a_silent_dry_run(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("X_CONSUMER_KEY", "plain-consumer-key")
+    with pytest.raises(ConfigError) as info:
+        build_channels(settings, store, dry_run=False)
+    message = str(info.value)
+    assert "x:english needs X_CONSUMER_KEY__ENGLISH" in message
+    assert "X_CONSUMER_KEY is set, but named accounts read only their own" in message
+    assert "plain-consumer-key" not in message
+
+
+def test_run_with_an_account_lacking_credentials_exits_2_with_one_line(
+    campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channels = {"console": {"enabled": False}, "x": ACCOUNTS["x"]}
+    monkeypatch.setenv(
+        "CAMPAIGN_CONFIG", str(configure(campaign, channels, {**RULE, "channels": ["x"]}))
+    )
+    for name, value in X_ENGLISH.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: channels enabled in config lack credentials: x:kurdish needs "
+        "X_CONSUMER_KEY__KURDISH, X_CONSUMER_SECRET__KURDISH, X_ACCESS_TOKEN__KURDISH, "
+        "X_ACCESS_TOKEN_SECRET__KURDISH. Set them in the environment or .env, set "
+        "`enabled: false` for the channel, or run with --dry-run."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("channel", "lang", "wanted"),
+    [
+        (
+            "x:kurdish",
+            "en",
+            "no account of x:kurdish carries en; accounts: x:english (en), x:kurdish (ckb)",
+        ),
+        ("x:arabic", "ar", "unknown account 'x:arabic'; expected one of x:english, x:kurdish"),
+        (
+            "telegram",
+            "ckb",
+            "no account of telegram carries ckb; accounts: telegram:arabic (ar), "
+            "telegram:english (en)",
+        ),
+    ],
+)
+def test_post_to_an_account_that_does_not_carry_the_language(
+    campaign: Campaign, monkeypatch: pytest.MonkeyPatch, channel: str, lang: str, wanted: str
+) -> None:
+    monkeypatch.setenv("CAMPAIGN_CONFIG", str(configure(campaign, ACCOUNTS, RULE)))
+    campaign.write_items("items.yaml", [finding(reviewed=["en", "ar", "ckb"])])
+    result = CliRunner().invoke(cli, ["post", "f-attacks", "--channel", channel, "--lang", lang])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"Error: {wanted}"
