@@ -100,7 +100,6 @@ async def preview(
     item = app.library.get(args[0])
     channel = args[1] if len(args) > 1 else "telegram"
     lang = args[2] if len(args) > 2 else app.settings.campaign.default_language
-    channel = channel.partition(":")[0]  # an account renders as its network does
     if channel not in app.settings.enabled_channels:
         raise ValueError(unknown_message("channel", channel, app.settings.enabled_channels))
     try:

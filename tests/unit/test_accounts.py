@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,18 @@ def test_post_to_an_account_that_does_not_carry_the_language(
     result = CliRunner().invoke(cli, ["post", "f-attacks", "--channel", channel, "--lang", lang])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == f"Error: {wanted}"
+
+
+def test_queue_skips_a_language_no_account_carries(
+    campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule = {**RULE, "channels": ["x"], "languages": ["en", "ar"]}
+    monkeypatch.setenv("CAMPAIGN_CONFIG", str(configure(campaign, ACCOUNTS, rule)))
+    campaign.write_items("items.yaml", [finding(reviewed=["en", "ar", "ckb"])])
+    result = CliRunner().invoke(cli, ["queue", "--days", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["posts"]
+    assert {(r["lang"], tuple(r["channels"]), r["state"]) for r in rows} == {
+        ("en", ("x:english",), "planned"),
+        ("ar", ("x",), "skip: no account of x carries ar"),
+    }
