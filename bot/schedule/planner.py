@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.accounts import accounts_for
+from bot.accounts import accounts_for, split_target
 from bot.clock import Clock
 from bot.config import Rule, Settings, parse_duration
 from bot.library import Item, Library
@@ -69,9 +69,11 @@ class Planner:
                 break
             fired += 1
             key = f"{rule.id}@{fire.isoformat()}"
+            # Rotation is per network: an item on x:kurdish counts as used on x.
+            networks = list(dict.fromkeys(split_target(c)[0] for c in rule.channels))
             item = pick_item(
                 self._candidates(rule, languages, fire),
-                rule.channels,
+                networks,
                 history,
                 key=key,
                 at=fire,
@@ -79,7 +81,7 @@ class Planner:
                 weights=self.settings.schedule.topic_weights,
             )
             if item is not None:
-                for channel in rule.channels:
+                for channel in networks:
                     history[(item.id, channel)] = fire
             for lang in languages:
                 reason = None
@@ -105,7 +107,8 @@ class Planner:
 
     def history(self, now: datetime) -> History:
         history: History = {}
-        for item_id, channel, due in delivery_history(self.store, now - self.window):
+        for item_id, target, due in delivery_history(self.store, now - self.window):
+            channel = split_target(target)[0]
             if history.get((item_id, channel), due) <= due:
                 history[(item_id, channel)] = due
         return history
