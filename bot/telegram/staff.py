@@ -12,7 +12,7 @@ from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_html
 from bot.library import unknown_message
 from bot.render import RenderError
 from bot.render.limits import telegram_length
-from bot.schedule.posting import build_queue, schedule_post, x_posts_today
+from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_posts_today
 from bot.schedule.when import parse_when
 from bot.store.posts import approve_post, cancel_post, delivery_counts, list_problem_deliveries
 from bot.store.subscribers import subscriber_stats
@@ -206,7 +206,11 @@ async def stats(
         "<b>Deliveries</b>: " + (", ".join(f"{status} {n}" for status, n in counts) or "none")
     )
     x_today = x_posts_today(app.settings, app.store, app.clock)
-    if x_today is not None:
+    x_accounts = x_accounts_today(app.settings, app.store, app.clock) or []
+    if len(x_accounts) > 1:
+        each = ", ".join(f"{key} {sent}/{cap}" for key, sent, cap in x_accounts)
+        lines.append(f"<b>X today</b>: {each}")
+    elif x_today is not None:
         lines.append(f"<b>X today</b>: {x_today[0]}/{x_today[1]}")
     lines += tally_lines(app)
     for extra in app.extra_stats:

@@ -219,7 +219,7 @@ async def test_each_language_reaches_only_its_accounts_once_across_a_restart(
         items_by_target.setdefault(row.target, []).append(row.item_id)
     first_item, second_item = items_by_target["x:kurdish"]
     assert first_item != second_item
-    assert items_by_target == dict.fromkeys(items_by_target, [first_item, second_item])
+    assert items_by_target == {key: [first_item, second_item] for key in by_target}
     tweet_ids = [t["id"] for t in networks.x.tweets["kurdish"]]
     kurdish = [r for r in rows if r.target == "x:kurdish"]
     assert [r.external_id for r in kurdish] == tweet_ids
