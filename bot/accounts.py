@@ -1,4 +1,4 @@
-"""Which accounts of each network carry which languages, and where a post in a language goes."""
+"""Resolve what rules and posts target (a network, a named account) to the accounts they reach."""
 
 from __future__ import annotations
 

@@ -420,6 +420,7 @@ class Settings(_Strict):
         problems: list[tuple[tuple[str | int, ...], str, Any]] = []
         known = ", ".join(self.channels) or "none"
         for index, rule in enumerate(self.schedule.rules):
+            found = len(problems)
             for name in rule.channels:
                 if ":" in name and name.partition(":")[0] in self.channels:
                     if (problem := self.unknown_account(name)) is not None:
@@ -433,6 +434,17 @@ class Settings(_Strict):
                             name,
                         )
                     )
+            if len(problems) == found and not self._carried(rule.channels, rule.languages):
+                wanted = ", ".join(rule.languages or self.campaign.languages)
+                problems.append(
+                    (
+                        ("schedule", "rules", index, "channels"),
+                        f"rule {rule.id!r} publishes {wanted}, but no account of "
+                        f"{', '.join(rule.channels)} carries any of them; expected an account "
+                        "with one of these languages",
+                        rule.channels,
+                    )
+                )
         _problems_at("Settings", problems)
         return self
 
@@ -466,6 +478,22 @@ class Settings(_Strict):
     def signup_link(self, code: str) -> SignupLink | None:
         """The configured sign-up link with this code, if any."""
         return next((link for link in self.signup_links if link.code == code), None)
+
+    def _carried(self, targets: list[str], languages: list[str] | None) -> bool:
+        """Tell whether any of ``targets`` carries one of ``languages`` (all: the campaign's)."""
+        wanted = set(languages or self.campaign.languages)
+        for target in targets:
+            network, _, account = target.partition(":")
+            opts = self.channels.get(network)
+            if opts is None:
+                continue
+            if account:
+                carried = set(opts.accounts[account].languages)
+            else:
+                carried = set(self.channel_languages(network))
+            if carried & wanted:
+                return True
+        return False
 
     @property
     def enabled_channels(self) -> list[str]:

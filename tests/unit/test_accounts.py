@@ -260,3 +260,13 @@ def test_queue_skips_a_language_no_account_carries(
         ("en", ("x:english",), "planned"),
         ("ar", ("x",), "skip: no account of x carries ar"),
     }
+
+
+def test_a_rule_no_account_of_which_carries_its_languages(campaign: Campaign) -> None:
+    rule = {**RULE, "channels": ["x:kurdish", "telegram:arabic"], "languages": ["en"]}
+    message = config_error(campaign, ACCOUNTS, rule)
+    assert (
+        "  schedule.rules.0.channels: rule 'daily' publishes en, but no account of x:kurdish, "
+        "telegram:arabic carries any of them; expected an account with one of these languages "
+        "(got ['x:kurdish', 'telegram:arabic'])"
+    ) in message.splitlines()
