@@ -255,8 +255,12 @@ class Outbox:
         status = (
             DeliveryStatus.UNCERTAIN if exc.kind is ErrorKind.UNCERTAIN else DeliveryStatus.FAILED
         )
-        finish_delivery(self.store, delivery.id, status, now, error=exc.reason)
-        await self._tell(delivery, f"{status}: {exc.reason}")
+        reason = exc.reason
+        if exc.kind is ErrorKind.AUTH and delivery.account:
+            # The channel names the plain variables; a named account reads its own.
+            reason += f" (for {delivery.target}: the ones ending in __{delivery.account.upper()})"
+        finish_delivery(self.store, delivery.id, status, now, error=reason)
+        await self._tell(delivery, f"{status}: {reason}")
 
     async def _tell(self, delivery: Delivery, what: str) -> None:
         await self.notifier.notify_staff(

@@ -299,7 +299,11 @@ async def test_an_account_with_a_wrong_secret_fails_alone(
     assert networks.x.rejected == 1  # X refused the badly signed request
     assert networks.languages()["x:english"] == ["en"]
     assert networks.posts()["x:kurdish"] == []
-    statuses = {r.target: r.status for r in list_deliveries(store)}
+    rows = list_deliveries(store)
+    [failed] = [r for r in rows if r.status == "failed"]
+    assert failed.error is not None and failed.error.startswith("X credentials are invalid (401)")
+    assert failed.error.endswith("(for x:kurdish: the ones ending in __KURDISH)")
+    statuses = {r.target: r.status for r in rows}
     assert statuses == {
         "telegram:english": "sent",
         "telegram:arabic": "sent",
