@@ -178,7 +178,8 @@ def build_queue(
                 settings,
                 item=p.item_id,
                 lang=p.lang,
-                channels=[a.key for a in delivery_accounts(settings, p.channel_list, p.lang)],
+                channels=[a.key for a in delivery_accounts(settings, p.channel_list, p.lang)]
+                or p.channel_list,
                 origin=f"post {p.id}",
                 state=state,
             )
