@@ -269,6 +269,7 @@ def deliveries(
             ]
         )
         return
+    width = max([9, *(len(d.target) for d in rows)])  # account names: telegram:english
     for d in rows:
         where = d.url or d.external_id or ""
         reason = f"  ({d.error})" if d.error else ""
@@ -276,7 +277,7 @@ def deliveries(
             where = "(dry run: printed, not published)"
         click.echo(
             f"{d.id:>5} post {d.post_id:<5} {d.updated_at:%Y-%m-%d %H:%M}Z "
-            f"{d.target:<9} {d.lang:<3} {d.status:<9} {d.item_id} {where}{reason}"
+            f"{d.target:<{width}} {d.lang:<3} {d.status:<9} {d.item_id} {where}{reason}"
         )
     click.echo(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
 

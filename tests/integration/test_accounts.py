@@ -225,6 +225,12 @@ async def test_each_language_reaches_only_its_accounts_once_across_a_restart(
     assert [r.external_id for r in kurdish] == tweet_ids
     assert len({r.idempotency_key for r in rows}) == len(rows)
     assert all(f"-{r.channel}-{r.account}-" in r.idempotency_key for r in rows)
+    listed = CliRunner().invoke(cli, ["deliveries"], catch_exceptions=False).stdout.splitlines()
+    assert listed[-1] == "8 deliveries"
+    # One column per field: the account sits where the channel did, the language after it.
+    assert sorted(line.split()[5:7] for line in listed[:-1]) == sorted(
+        [row.target, row.lang] for row in rows
+    )
     shown = cli_json("deliveries")
     assert {(d["channel"], d["account"], d["lang"]) for d in shown} == {
         ("telegram", "english", "en"),
