@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from telegram import Bot
 
 from bot.app import Runtime, build_channels, build_core, build_runtime
+from bot.channels import Channel, Outgoing, Published
 from bot.cli import cli
 from bot.clock import FixedClock
 from bot.schedule.posting import schedule_post
@@ -146,6 +147,28 @@ class Process:
         self.runtime.core.store.close()
 
 
+class ProcessDied(BaseException):
+    """The worker was killed (a BaseException: the tick's error handler must not catch it)."""
+
+
+@dataclass
+class CrashAfterPublish:
+    """Publishes for real, then the process dies before the outbox records it."""
+
+    inner: Channel
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def publish(self, post: Outgoing) -> Published:
+        await self.inner.publish(post)
+        raise ProcessDied
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 class Notices:
     def __init__(self) -> None:
         self.sent: list[str] = []
@@ -154,13 +177,22 @@ class Notices:
         self.sent.append(text)
 
 
-async def boot(networks: Networks, clock: FixedClock, *, start: bool = True) -> Process:
+async def boot(
+    networks: Networks,
+    clock: FixedClock,
+    *,
+    start: bool = True,
+    notices: Notices | None = None,
+    crash_on: str | None = None,
+) -> Process:
     core = build_core(None, clock=clock)
     bot = make_bot(networks.telegram)
     await bot.initialize()
     channels = build_channels(core.settings, core.store, dry_run=False, bot=bot)
     assert sorted(channels) == ["telegram:arabic", "telegram:english", "x:english", "x:kurdish"]
-    process = Process(build_runtime(core, channels, Notices()), bot)
+    if crash_on is not None:
+        channels[crash_on] = CrashAfterPublish(channels[crash_on])
+    process = Process(build_runtime(core, channels, notices or Notices()), bot)
     if start:
         await process.runtime.worker.start()
     return process
@@ -316,3 +348,36 @@ async def test_an_account_with_a_wrong_secret_fails_alone(
         "x:english": "sent",
         "x:kurdish": "failed",
     }
+
+
+async def test_a_crash_mid_send_on_one_account_leaves_only_it_uncertain(
+    networks: Networks, store: Store
+) -> None:
+    clock = FixedClock(START)
+    dying = await boot(networks, clock, start=False, crash_on="x:kurdish")
+    await dying.tick()
+    clock.advance(hours=1)
+    with pytest.raises(ProcessDied):
+        await dying.tick(2)  # x:kurdish published, but the process died before recording it
+    await dying.stop()
+
+    notices = Notices()
+    restarted = await boot(networks, clock, notices=notices)
+    await restarted.tick(2)
+    await restarted.stop()
+
+    assert networks.languages() == {
+        "telegram:english": ["en"],
+        "telegram:arabic": ["ar"],
+        "x:english": ["en"],
+        "x:kurdish": ["ckb"],  # once: an uncertain delivery is never re-sent
+    }
+    statuses = {r.target: r.status for r in list_deliveries(store)}
+    assert statuses == {
+        "telegram:english": "sent",
+        "telegram:arabic": "sent",
+        "x:english": "sent",
+        "x:kurdish": "uncertain",
+    }
+    [notice] = notices.sent
+    assert " on x:kurdish, ckb) is uncertain" in notice
