@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from bot.store import DeliveryStatus, Store
-from bot.store.database import upgrade
+from bot.store.database import alembic_config, current_revision, upgrade
 from bot.store.posts import get_post, list_deliveries, sent_today, write_deliveries
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -73,3 +74,23 @@ def test_a_named_accounts_bluesky_session_fits(old_store: Store) -> None:
     key = "bluesky:" + "k" * 30  # the longest account name
     old_store.save(key, "handle:::did:::tokens")
     assert old_store.load(key) == "handle:::did:::tokens"
+
+
+def test_downgrade_returns_to_one_delivery_per_post_and_channel(old_store: Store) -> None:
+    old_store.upgrade()
+    command.downgrade(alembic_config(old_store.engine), "0002")
+    assert current_revision(old_store.engine) == "0002"
+    with old_store.engine.connect() as connection:
+        keys = connection.execute(text("SELECT idempotency_key FROM deliveries")).scalars()
+        assert list(keys) == [OLD_KEY]
+    with pytest.raises(IntegrityError), old_store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO deliveries (post_id, channel, item_id, lang, idempotency_key, "
+                "status, attempts, next_attempt_at, notified, created_at, updated_at) "
+                "SELECT post_id, 'x', item_id, lang, 'another-key', 'pending', 0, "
+                "next_attempt_at, false, created_at, updated_at FROM deliveries"
+            )
+        )
+    old_store.upgrade()  # and up again
+    assert old_store.migrated == ("0002", "0005")
