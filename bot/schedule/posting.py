@@ -59,10 +59,14 @@ def schedule_post(
             f"the {lang} text of {item_id} is not reviewed; a person must review "
             "it (add the language to `reviewed`) or set publish_unreviewed: true"
         )
+    # A network carrying no account in this language is passed over (as rules do); a named
+    # account that does not carry it, or no target at all, is a mistake.
     for target in channels:
-        if not accounts_for(settings, [target], lang):
-            raise PostError(_no_account(settings, target, lang))
-    for channel in dict.fromkeys(split_target(c)[0] for c in channels):
+        if split_target(target)[1] and not accounts_for(settings, [target], lang):
+            raise PostError(_no_account(settings, [target], lang))
+    if not accounts_for(settings, channels, lang):
+        raise PostError(_no_account(settings, channels, lang))
+    for channel in dict.fromkeys(a.network for a in accounts_for(settings, channels, lang)):
         try:
             rendered = renderer.render(item, channel, lang)
         except RenderError as exc:
@@ -124,14 +128,17 @@ def _check_target(settings: Settings, target: str) -> None:
         )
 
 
-def _no_account(settings: Settings, target: str, lang: str) -> str:
-    network = split_target(target)[0]
+def _no_account(settings: Settings, targets: list[str], lang: str) -> str:
+    networks = {split_target(target)[0] for target in targets}
     carried = [
         f"{a.key} ({', '.join(a.languages)})"
         for a in all_accounts(settings)
-        if a.network == network
+        if a.network in networks
     ]
-    return f"no account of {target} carries {lang}; accounts: {', '.join(carried) or 'none'}"
+    return (
+        f"no account of {', '.join(targets)} carries {lang}; "
+        f"accounts: {', '.join(carried) or 'none'}"
+    )
 
 
 @dataclass(frozen=True)

@@ -270,3 +270,17 @@ def test_a_rule_no_account_of_which_carries_its_languages(campaign: Campaign) ->
         "telegram:arabic carries any of them; expected an account with one of these languages "
         "(got ['x:kurdish', 'telegram:arabic'])"
     ) in message.splitlines()
+
+
+def test_post_to_two_networks_goes_where_the_language_is_carried(
+    campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAMPAIGN_CONFIG", str(configure(campaign, ACCOUNTS, RULE)))
+    campaign.write_items("items.yaml", [finding(reviewed=["en", "ar", "ckb"])])
+    runner = CliRunner()
+    args = ["post", "f-attacks", "--channel", "telegram", "--channel", "x", "--lang"]
+    result = runner.invoke(cli, [*args, "ckb", "--json"])
+    assert result.exit_code == 0, result.output  # telegram carries no ckb: x:kurdish only
+    queue = json.loads(runner.invoke(cli, ["queue", "--days", "0", "--json"]).stdout)
+    [row] = [r for r in queue["posts"] if r["from"].startswith("post ")]
+    assert row["channels"] == ["x:kurdish"]
