@@ -66,7 +66,8 @@ def previews(
     core = dashboard_of(request).core
     item = core.library.get(item_id)
     shown: list[dict[str, object]] = []
-    for channel in channels:
+    # An account (x:kurdish) renders as its network does.
+    for channel in dict.fromkeys(c.partition(":")[0] for c in channels):
         for lang in langs:
             if lang not in item.text:
                 continue
@@ -87,7 +88,8 @@ async def slot(request: web.Request) -> web.Response:
     if item_id not in core.library.items:
         return page(request, "problem.html", status=404, error="No such item in the library.")
     enabled = core.settings.enabled_channels
-    channels = [c for c in request.query.get("channels", "").split(",") if c in enabled] or enabled
+    wanted = request.query.get("channels", "").split(",")
+    channels = [c for c in wanted if c.partition(":")[0] in enabled] or enabled
     lang = request.query.get("lang", "")
     when = request.query.get("at", "")[:20]
     return page(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.accounts import target_names
 from bot.schedule.posting import reschedule_post, schedule_post
 from bot.store import PostError, PostStatus
 from bot.store.posts import approve_post, cancel_post, posts_between
@@ -34,7 +35,7 @@ def _form_page(request: web.Request, status: int = 200, **values: object) -> web
         "schedule.html",
         status=status,
         items=sorted(core.library.items.values(), key=lambda i: i.id),
-        channels=core.settings.enabled_channels,
+        channels=target_names(core.settings),  # networks, then their named accounts
         languages=core.settings.campaign.languages,
         upcoming=[(p, post_state(p)) for p in upcoming if p.rule_id is None],
         **values,
@@ -67,7 +68,7 @@ async def schedule(request: web.Request) -> web.Response:
         item_id = text(form, "item", MAX_ID)
         when = text(form, "when", 40)
         due = local_time(when, core.settings.zone) if when else now
-        channels = [str(c)[:20] for c in form.getall("channel", [])]
+        channels = [str(c)[:40] for c in form.getall("channel", [])]  # x:kurdish too
         languages = [str(lang)[:10] for lang in form.getall("lang", [])] or [""]
         if not item_id:
             raise FormError("choose an item")
