@@ -30,6 +30,7 @@ from bot.delivery.audience import Audience, build_audience
 from bot.delivery.notify import LogNotifier, Notifier
 from bot.delivery.outbox import Outbox
 from bot.delivery.private import ConsoleSender, PrivateSender
+from bot.delivery.withdrawals import StatusWatch
 from bot.library import Library, load_library
 from bot.render import Renderer
 from bot.schedule.planner import Planner
@@ -259,6 +260,8 @@ def build_runtime(
         notifier=notifier,
     )
     worker = Worker(core.settings, planner, outbox)
+    watch = StatusWatch(core.library, core.store, core.clock, notifier)
+    worker.before_tick.append(watch.check)
     audience = None
     if sender is not None:
         audience = build_audience(core, sender, notifier)

@@ -105,24 +105,17 @@ class Campaign:
             item = dict(item)
             languages = item.pop("reviewed", [])
             plain.append(item)
-            text, warnings = item.get("text") or {}, item.get("content_warning") or {}
-            records.extend(
-                {
-                    "item": item.get("id"),
-                    "lang": lang,
-                    "hash": hash_text(text[lang], warnings.get(lang)),
-                    "by": REVIEWER,
-                    "at": REVIEWED_AT,
-                }
-                for lang in languages
-                if lang in text
-            )
+            records.extend(review_records(item, languages))
         written = {item.get("id") for item in plain}
         kept = [r for r in self.reviews() if r.get("item") not in written]
         self.write_reviews([*kept, *records])
         path = self.messages / name
         path.write_text(yaml.safe_dump({"items": plain}, allow_unicode=True), encoding="utf-8")
         return path
+
+    def review(self, item: dict[str, Any], languages: list[str]) -> None:
+        """Add records that a person reviewed ``item`` (as written) in ``languages``."""
+        self.write_reviews([*self.reviews(), *review_records(item, languages)])
 
     def reviews(self) -> list[dict[str, Any]]:
         path = self.messages / REVIEWS_FILE
@@ -140,6 +133,25 @@ class Campaign:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         return path
+
+
+def review_records(item: dict[str, Any], languages: list[str]) -> list[dict[str, Any]]:
+    """Review records of an item's current wording: its text, or its status's once it has one
+    (the corrected text or the retraction's reason)."""
+    status = item.get("status") or {}
+    text = status.get("text") or status.get("reason") or item.get("text") or {}
+    warnings = item.get("content_warning") or {}
+    return [
+        {
+            "item": item.get("id"),
+            "lang": lang,
+            "hash": hash_text(text[lang], warnings.get(lang)),
+            "by": REVIEWER,
+            "at": REVIEWED_AT,
+        }
+        for lang in languages
+        if lang in text
+    ]
 
 
 def make_campaign(root: Path, items: list[dict[str, Any]] | None = None) -> Campaign:

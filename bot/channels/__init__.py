@@ -7,7 +7,17 @@ from bot.channels.base import (
     Link,
     Outgoing,
     Published,
+    ReplyTarget,
     SessionStore,
 )
 
-__all__ = ["Channel", "ChannelError", "ErrorKind", "Link", "Outgoing", "Published", "SessionStore"]
+__all__ = [
+    "Channel",
+    "ChannelError",
+    "ErrorKind",
+    "Link",
+    "Outgoing",
+    "Published",
+    "ReplyTarget",
+    "SessionStore",
+]

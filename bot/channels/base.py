@@ -19,6 +19,15 @@ class Link:
 
 
 @dataclass(frozen=True)
+class ReplyTarget:
+    """The published post a reply goes under: its external id, and what else the network
+    needs to address it (``ref``: Bluesky's record cid; None elsewhere, or when not known)."""
+
+    external_id: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """One rendered post on its way to one channel."""
 
@@ -31,6 +40,8 @@ class Outgoing:
     continuation: tuple[str, ...] = ()
     # Links whose display text in ``text`` differs from their URL (Bluesky facets need them).
     links: tuple[Link, ...] = ()
+    # Publish as a reply to this post (a correction); None for a post of its own.
+    reply_to: ReplyTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,8 @@ class Published:
     external_id: str
     url: str | None = None
     extra_ids: tuple[str, ...] = field(default_factory=tuple)
+    # What a later reply needs besides ``external_id`` (Bluesky: the record's cid).
+    ref: str | None = None
 
 
 class ErrorKind(enum.StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 
 import grapheme
 import httpx
-from atproto import Client, Request, Session, SessionEvent, client_utils
+from atproto import Client, Request, Session, SessionEvent, client_utils, models
 from atproto_client.exceptions import (
     AtProtocolError,
     BadRequestError,
@@ -26,7 +26,15 @@ from atproto_client.exceptions import (
     UnauthorizedError,
 )
 
-from bot.channels.base import ChannelError, ErrorKind, Link, Outgoing, Published, SessionStore
+from bot.channels.base import (
+    ChannelError,
+    ErrorKind,
+    Link,
+    Outgoing,
+    Published,
+    ReplyTarget,
+    SessionStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +88,9 @@ class BlueskyChannel:
         text, facets = build_rich_text(post.text, post.links)
         saved = self._store.load(self.name) if self._session is None else None
         try:
-            uri = await asyncio.to_thread(self._send, text, facets, post.lang, saved)
+            uri, cid = await asyncio.to_thread(
+                self._send, text, facets, post.lang, saved, post.reply_to
+            )
         except ChannelError:
             raise
         except Exception as exc:
@@ -91,7 +101,8 @@ class BlueskyChannel:
                 self._store.save(self.name, self._unsaved)
                 self._unsaved = None
         handle = self._session.handle if self._session else self.handle
-        return Published(external_id=uri, url=POST_URL.format(handle=handle, rkey=_rkey(uri)))
+        url = POST_URL.format(handle=handle, rkey=_rkey(uri))
+        return Published(external_id=uri, url=url, ref=cid)
 
     async def close(self) -> None:
         """Close the HTTP client."""
@@ -102,18 +113,25 @@ class BlueskyChannel:
         if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
             self._unsaved = session.export()
 
-    def _send(self, text: str, facets: list[Any], lang: str, saved: str | None) -> str:
+    def _send(
+        self,
+        text: str,
+        facets: list[Any],
+        lang: str,
+        saved: str | None,
+        reply_to: ReplyTarget | None = None,
+    ) -> tuple[str, str]:
         with self._lock:
             if self._session is None:
                 self._log_in(saved)
             try:
-                return self._create(text, facets, lang)
+                return self._create(text, facets, lang, reply_to)
             except (UnauthorizedError, BadRequestError, LoginRequiredError) as exc:
                 if not _session_expired(exc):
                     raise
             log.info("Bluesky session expired; logging in again with the app password")
             self._password_login()
-            return self._create(text, facets, lang)
+            return self._create(text, facets, lang, reply_to)
 
     def _log_in(self, saved: str | None) -> None:
         if saved:
@@ -136,13 +154,35 @@ class BlueskyChannel:
                 "BLUESKY_APP_PASSWORD (an app password, not the account password)",
             ) from exc
 
-    def _create(self, text: str, facets: list[Any], lang: str) -> str:
+    def _create(
+        self, text: str, facets: list[Any], lang: str, reply_to: ReplyTarget | None
+    ) -> tuple[str, str]:
         if self._session is None:
             raise LoginRequiredError
+        reply = self._reply_ref(reply_to) if reply_to is not None else None
         response = self.client.send_post(
-            text, profile_identify=self._session.did, langs=[lang], facets=facets or None
+            text,
+            profile_identify=self._session.did,
+            langs=[lang],
+            facets=facets or None,
+            reply_to=reply,
         )
-        return str(response.uri)
+        return str(response.uri), str(response.cid)
+
+    def _reply_ref(self, target: ReplyTarget) -> models.AppBskyFeedPost.ReplyRef:
+        """Strong refs (uri and cid) to the parent and its thread's root.
+
+        Posts recorded before the cid was kept are looked up (getRecord) for their cid.
+        """
+        uri, cid = target.external_id, target.ref
+        root = None
+        if cid is None:
+            repo = uri.removeprefix("at://").split("/", 1)[0]
+            record = self.client.get_post(_rkey(uri), profile_identify=repo)
+            cid = str(record.cid)
+            root = record.value.reply.root if record.value.reply is not None else None
+        parent = models.ComAtprotoRepoStrongRef.Main(uri=uri, cid=cid)
+        return models.AppBskyFeedPost.ReplyRef(root=root or parent, parent=parent)
 
 
 def build_rich_text(text: str, links: tuple[Link, ...] = ()) -> tuple[str, list[Any]]:

@@ -23,7 +23,10 @@ class ConsoleChannel:
         label = f"{self.name} (dry run)" if self.dry_run else self.name
         warning = f"[CW: {post.content_warning}]\n" if post.content_warning else ""
         parts = "\n---\n".join((post.text, *post.continuation))
-        stream.write(f"── {label} · {post.lang} · {post.item_id} · {when}\n{warning}{parts}\n\n")
+        reply = f" · in reply to {post.reply_to.external_id}" if post.reply_to else ""
+        stream.write(
+            f"── {label} · {post.lang} · {post.item_id}{reply} · {when}\n{warning}{parts}\n\n"
+        )
         stream.flush()
         prefix = DRY_RUN_PREFIX if self.dry_run else "console:"
         return Published(external_id=f"{prefix}{post.idempotency_key}")

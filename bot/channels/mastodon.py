@@ -82,6 +82,7 @@ class MastodonChannel:
             visibility=self.visibility,
             spoiler_text=post.content_warning,
             idempotency_key=post.idempotency_key,
+            in_reply_to_id=post.reply_to.external_id if post.reply_to else None,
         )
         return status
 

@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -67,10 +67,20 @@ class TelegramChannel:
         """Send the post (several messages if it is too long); raise ChannelError on failure."""
         parts = [piece for text in (post.text, *post.continuation) for piece in split_html(text)]
         sent = self._sent_parts.setdefault(post.idempotency_key, [])
-        markup = await self._buttons(post.lang) if self._buttons is not None else None
+        markup = None
+        if self._buttons is not None and post.reply_to is None:  # a correction has no buttons
+            markup = await self._buttons(post.lang)
+        reply_to = int(post.reply_to.external_id) if post.reply_to else None
         for number, part in enumerate(parts[len(sent) :], start=len(sent) + 1):
             try:
-                sent.append(await self._send(part, markup if number == len(parts) else None))
+                # A reply (a correction) answers the original with its first message.
+                sent.append(
+                    await self._send(
+                        part,
+                        markup if number == len(parts) else None,
+                        None if sent else reply_to,
+                    )
+                )
             except ChannelError as error:
                 if not sent:
                     raise
@@ -86,7 +96,10 @@ class TelegramChannel:
     async def close(self) -> None:
         """Do nothing: the Bot belongs to the caller, who shuts it down."""
 
-    async def _send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
+    async def _send(
+        self, text: str, markup: InlineKeyboardMarkup | None = None, reply_to: int | None = None
+    ) -> int:
+        reply = ReplyParameters(message_id=reply_to) if reply_to is not None else None
         for attempt in range(2):
             try:
                 message = await self._bot.send_message(
@@ -95,6 +108,7 @@ class TelegramChannel:
                     parse_mode=ParseMode.HTML,
                     link_preview_options=self._preview,
                     reply_markup=markup,
+                    reply_parameters=reply,
                 )
             except ChatMigrated as exc:
                 if attempt:

@@ -83,6 +83,8 @@ class XChannel:
         posted = self._posted.setdefault(post.idempotency_key, [])
         for number in range(len(posted), len(parts)):
             reply_to = posted[-1] if posted else None
+            if reply_to is None and post.reply_to is not None:
+                reply_to = post.reply_to.external_id  # a correction answers the original
             try:
                 posted.append(await asyncio.to_thread(self._create, parts[number], reply_to))
             except ChannelError as error:

@@ -8,6 +8,7 @@ from bot import __version__
 from bot.cli.audience import broadcast, broadcasts, cancel_broadcast, subscribers
 from bot.cli.common import CampaignGroup
 from bot.cli.content import check, library_group, preview
+from bot.cli.corrections import correct
 from bot.cli.dashboard import dashboard_group
 from bot.cli.links import links
 from bot.cli.reviews import review
@@ -42,6 +43,7 @@ for command in (broadcast, broadcasts, cancel_broadcast, subscribers, dashboard_
     cli.add_command(command)
 
 cli.add_command(links)
+cli.add_command(correct)
 
 
 def main() -> None:

@@ -37,6 +37,9 @@ def check(config_path: str | None, as_json: bool) -> None:
             click.echo(f"ERROR {problem}", err=True)
         for warning in report.warnings:
             click.echo(f"WARNING {warning}", err=True)
+        for item in report.library.items.values():
+            if item.status is not None:  # withdrawn: listed so nobody forgets to correct
+                click.echo(f"{item.status.state.upper()} {item.id}: {item.status.summary()}")
         published = (
             "published: publish_unreviewed is true"
             if loaded.settings.publish_unreviewed

@@ -91,7 +91,7 @@ def _record(library: Library, item_id: str, lang: str | None, by: str | None) ->
 
 def _text(item: Item, lang: str) -> str:
     warning = (item.content_warning or {}).get(lang)
-    text = strip_isolates(item.text[lang])
+    text = strip_isolates(item.review_text(lang))
     return f"[CW: {warning}] {text}" if warning else text
 
 
@@ -116,7 +116,7 @@ def _pending_json(entry: Pending) -> dict[str, Any]:
     return {
         "item": item.id,
         "lang": entry.lang,
-        "text": item.text[entry.lang],
+        "text": item.review_text(entry.lang),
         "content_warning": (item.content_warning or {}).get(entry.lang),
         "en": item.text.get("en"),
         "hash": text_hash(item, entry.lang),

@@ -262,6 +262,7 @@ def deliveries(
                     "external_id": d.external_id,
                     "url": d.url,
                     "error": d.error,
+                    "corrects": d.corrects_id,
                     "created_at": d.created_at.isoformat(),
                     "updated_at": d.updated_at.isoformat(),
                 }
@@ -273,6 +274,8 @@ def deliveries(
     for d in rows:
         where = d.url or d.external_id or ""
         reason = f"  ({d.error})" if d.error else ""
+        if d.corrects_id is not None:
+            reason = f"  (correction: reply to delivery {d.corrects_id}){reason}"
         if (d.external_id or "").startswith(DRY_RUN_PREFIX):
             where = "(dry run: printed, not published)"
         click.echo(

@@ -91,6 +91,11 @@ def plan_broadcast(
     """Check a broadcast and count its recipients; raise BroadcastError saying what is wrong."""
     if item_id not in library.items:
         raise BroadcastError(unknown_message("item", item_id, library.items))
+    if (status := library.items[item_id].status) is not None:
+        raise BroadcastError(
+            f"{item_id} was {status.summary()}; it is no longer broadcast"
+            + (" (post it with `campaign-bot post`)" if status.state == "corrected" else "")
+        )
     topics = sorted({t for item in library.items.values() for t in item.topics})
     if topic and topic not in topics:
         raise BroadcastError(unknown_message("topic", topic, topics))

@@ -89,6 +89,7 @@ class FanOut:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._texts: dict[tuple[str, str], str | RecipientError] = {}
+        self._texts_revision = selector.library.revision
         self._drained = asyncio.Event()
         self.sent = 0
         self.rate_limited = 0  # 429 answers (flood control), for /metrics
@@ -228,6 +229,8 @@ class FanOut:
         if not row.active:
             reason = "the subscriber stopped, was deactivated or is gone"
             return final(row, DeliveryStatus.SKIPPED, reason, now, claimed=False)
+        if (retracted := self.selector.library.retraction(row.item_id)) is not None:
+            return final(row, DeliveryStatus.SKIPPED, retracted, now, claimed=False)
         text = self._text(row.item_id, row.lang)
         if isinstance(text, RecipientError):
             return final(row, DeliveryStatus.FAILED, text.reason, now, claimed=False)
@@ -238,6 +241,9 @@ class FanOut:
 
     def _text(self, item_id: str, lang: str) -> str | RecipientError:
         key = (item_id, lang)
+        if self._texts_revision != self.selector.library.revision:  # reloaded: texts changed
+            self._texts.clear()
+            self._texts_revision = self.selector.library.revision
         if key not in self._texts:
             self._texts[key] = self.selector.render(item_id, lang)
         return self._texts[key]

@@ -8,15 +8,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.accounts import daily_cap, delivery_accounts
-from bot.channels import Channel, ChannelError, ErrorKind, Outgoing
+from bot.channels import Channel, ChannelError, ErrorKind, Outgoing, ReplyTarget
 from bot.clock import Clock
 from bot.config import Settings, parse_duration
 from bot.delivery.notify import Notifier
 from bot.library import Library
-from bot.render import RULES, Renderer, RenderError
+from bot.render import RULES, Rendered, Renderer, RenderError
 from bot.render.threads import split_thread
 from bot.store import Delivery, DeliveryStatus, Post, PostStatus, Store
 from bot.store.blackouts import stored_blackout_at
+from bot.store.corrections import get_delivery
 from bot.store.posts import (
     claim_delivery,
     due_posts,
@@ -119,6 +120,8 @@ class Outbox:
         return [(account.network, account.name) for account in found]
 
     def _verdict(self, post: Post, now: datetime, paused: bool) -> tuple[PostStatus, str | None]:
+        if (retracted := self.library.retraction(post.item_id)) is not None:
+            return PostStatus.SKIPPED, retracted
         if paused or self.store.was_paused_at(post.due_at):
             return PostStatus.SKIPPED, "the campaign was paused when it fell due"
         if (blackout := self.blackout(now)) is not None:
@@ -158,7 +161,16 @@ class Outbox:
             )
             return 0
         options = self.settings.channels.get(delivery.channel)
-        if delivery.channel == "x" and options is not None:
+        retracted = (
+            self.library.retraction(delivery.item_id) if delivery.corrects_id is None else None
+        )
+        if retracted is not None:
+            finish_delivery(
+                self.store, delivery.id, DeliveryStatus.SKIPPED, self.clock.now(), error=retracted
+            )
+            return 0
+        # A correction is not held back by the daily cap.
+        if delivery.channel == "x" and options is not None and delivery.corrects_id is None:
             cap = daily_cap(self.settings, "x", delivery.account)
             if sent_today(self.store, "x", self._day_start(), delivery.account) >= cap:
                 on = f" on {delivery.target}" if delivery.account else ""
@@ -171,9 +183,7 @@ class Outbox:
                 )
                 return 0
         try:
-            rendered = self.renderer.render(
-                self.library.get(delivery.item_id), delivery.channel, delivery.lang
-            )
+            rendered, reply_to = self._render(delivery)
         except (KeyError, RenderError) as exc:
             finish_delivery(
                 self.store, delivery.id, DeliveryStatus.FAILED, self.clock.now(), error=str(exc)
@@ -204,6 +214,7 @@ class Outbox:
             idempotency_key=delivery.idempotency_key,
             content_warning=rendered.content_warning,
             links=rendered.links,
+            reply_to=reply_to,
         )
         try:
             published = await channel.publish(outgoing)
@@ -217,6 +228,7 @@ class Outbox:
             self.clock.now(),
             external_id=published.external_id,
             url=published.url,
+            external_ref=published.ref,
             error=None,
         )
         log.info(
@@ -227,6 +239,20 @@ class Outbox:
             published.url or published.external_id,
         )
         return 1
+
+    def _render(self, delivery: Delivery) -> tuple[Rendered, ReplyTarget | None]:
+        """The post's text; for a correction, its text and the post it replies to."""
+        item = self.library.get(delivery.item_id)
+        if delivery.corrects_id is None:
+            return self.renderer.render(item, delivery.channel, delivery.lang), None
+        original = get_delivery(self.store, delivery.corrects_id)
+        if original is None or not original.external_id:
+            raise RenderError(
+                f"correction of delivery {delivery.corrects_id}: the original post has no "
+                "recorded id on the network to reply to"
+            )
+        rendered = self.renderer.render_correction(item, delivery.channel, delivery.lang)
+        return rendered, ReplyTarget(original.external_id, original.external_ref)
 
     async def _failed(self, delivery: Delivery, exc: ChannelError) -> None:
         now = self.clock.now()

@@ -53,6 +53,8 @@ class Library:
     reviews: list[Review] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     legacy_reviewed: dict[str, list[str]] = field(default_factory=dict)
+    # Counts reloads (bot.library.reload), so caches of rendered text know when to drop.
+    revision: int = 0
 
     def get(self, item_id: str) -> Item:
         """Return an item, or raise KeyError naming the closest ids."""
@@ -60,6 +62,13 @@ class Library:
             return self.items[item_id]
         except KeyError:
             raise KeyError(unknown_message("item", item_id, self.items)) from None
+
+    def retraction(self, item_id: str) -> str | None:
+        """Why an item must never go out again (it was retracted), or None."""
+        item = self.items.get(item_id)
+        if item is None or item.status is None or not item.retracted:
+            return None
+        return f"{item_id} was {item.status.summary()}"
 
     def select(
         self, kinds: Iterable[str] = (), topics: Iterable[str] = (), ids: Iterable[str] = ()

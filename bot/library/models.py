@@ -97,6 +97,51 @@ class Target(_Strict):
         return self.name.get(lang) or self.name[fallback]
 
 
+class ItemStatus(_Strict):
+    """``status:`` on an item: corrected (with new text and a note) or retracted (a reason)."""
+
+    state: Literal["corrected", "retracted"]
+    date: date
+    # What changed and why, for staff (``corrected``); not published.
+    note: str = ""
+    # The corrected text per language (``corrected``): the item publishes it from now on.
+    text: PerLanguage | None = None
+    # Where the corrected text comes from, when not the item's own source (``corrected``).
+    source: Source | None = None
+    # Why the claim is withdrawn, per language (``retracted``): published in the retraction.
+    reason: PerLanguage | None = None
+
+    @model_validator(mode="after")
+    def _state_rules(self) -> ItemStatus:
+        if self.state == "corrected":
+            if not self.text:
+                raise ValueError("a corrected item needs text: the corrected text per language")
+            if not self.note.strip():
+                raise ValueError("a corrected item needs a note: what changed and why")
+            if self.reason is not None:
+                raise ValueError("reason is for retracted items; a correction has a note")
+        else:
+            if not self.reason:
+                raise ValueError("a retracted item needs a reason per language")
+            if self.text is not None or self.source is not None:
+                raise ValueError(
+                    "a retracted item has no corrected text or source; mark it corrected instead"
+                )
+        return self
+
+    @property
+    def wording(self) -> dict[str, str]:
+        """What the correction publishes: the corrected text, or the retraction reason."""
+        return dict(self.text or self.reason or {})
+
+    def summary(self) -> str:
+        """One line for staff: the state, its date, and the note or the English reason."""
+        detail = self.note
+        if self.reason:
+            detail = self.reason.get("en") or next(iter(self.reason.values()))
+        return f"{self.state} on {self.date.isoformat()}: {detail}"
+
+
 class Item(_Strict):
     """One library entry, with its text per language.
 
@@ -117,6 +162,7 @@ class Item(_Strict):
     targets: list[Slug] = Field(default_factory=list)
     link: HttpUrl | None = None
     ends: date | None = None
+    status: ItemStatus | None = None
     _reviewed: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @model_validator(mode="after")
@@ -135,6 +181,12 @@ class Item(_Strict):
             raise ValueError("a demand needs targets: who must act")
         if self.source is None and any(re.search(r"\d", t) for t in self.text.values()):
             raise ValueError("text contains a number but the item has no source")
+        if self.status is not None:
+            _status_languages(self.status, self.text)
+            if self.current_source is None and any(
+                re.search(r"\d", t) for t in (self.status.text or {}).values()
+            ):
+                raise ValueError("status.text contains a number but the item has no source")
         return self
 
     @property
@@ -149,7 +201,54 @@ class Item(_Strict):
     def is_reviewed(self, lang: str) -> bool:
         return lang in self._reviewed
 
+    @property
+    def withdrawn(self) -> bool:
+        """Whether the item was corrected or retracted: nothing offers it any more."""
+        return self.status is not None
+
+    @property
+    def retracted(self) -> bool:
+        return self.status is not None and self.status.state == "retracted"
+
+    @property
+    def current_source(self) -> Source | None:
+        """The source a post cites: the correction's own source, else the item's."""
+        if self.status is not None and self.status.source is not None:
+            return self.status.source
+        return self.source
+
+    def review_text(self, lang: str) -> str:
+        """What a reviewer of ``lang`` must read: the status's text once corrected or
+        retracted (the corrected text or the retraction's reason), else the text."""
+        if self.status is not None:
+            return self.status.wording[lang]
+        return self.text[lang]
+
+    def current_text(self, lang: str) -> str:
+        """The text the item publishes in ``lang``: the corrected text once corrected."""
+        if self.status is not None and self.status.text:
+            return self.status.text[lang]
+        return self.text[lang]
+
     def publishable(self, lang: str, unreviewed_allowed: bool) -> bool:
-        """Whether the item may go out in ``lang``: it has the text, and a review record matches
-        that text (or the campaign sets ``publish_unreviewed``)."""
-        return lang in self.text and (self.is_reviewed(lang) or unreviewed_allowed)
+        """Whether the item may go out in ``lang``: it has the text, a review record matches
+        that text (or the campaign sets ``publish_unreviewed``), and it was not corrected or
+        retracted (staff may still post a corrected item by hand)."""
+        return (
+            lang in self.text
+            and (self.is_reviewed(lang) or unreviewed_allowed)
+            and not self.withdrawn
+        )
+
+
+def _status_languages(status: ItemStatus, text: dict[str, str]) -> None:
+    """Require the status's text or reason in exactly the languages the item has."""
+    what = "status.text (the corrected text)" if status.text else "status.reason"
+    missing = [lang for lang in text if lang not in status.wording]
+    extra = [lang for lang in status.wording if lang not in text]
+    if missing:
+        raise ValueError(
+            f"{what} is missing {', '.join(missing)}: the item has text in {', '.join(text)}"
+        )
+    if extra:
+        raise ValueError(f"{what} has {', '.join(extra)}, which the item has no text in")

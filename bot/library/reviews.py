@@ -45,11 +45,14 @@ class Review(BaseModel):
 def text_hash(item: Item, lang: str) -> str:
     """Hash what a reviewer reads: the text in ``lang`` and its content warning in ``lang``.
 
+    Once the item is corrected or retracted the text is the status's (the corrected text or
+    the retraction's reason): the new wording needs its own review before it goes out.
+
     SHA-256 over compact JSON ``{"content_warning": ..., "text": ...}`` (sorted keys, UTF-8,
     the strings exactly as in the YAML), first 16 hex digits. The source, hashtags and targets
     are not part of it: they are the same in every language and checked by ``check``.
     """
-    return hash_text(item.text[lang], (item.content_warning or {}).get(lang))
+    return hash_text(item.review_text(lang), (item.content_warning or {}).get(lang))
 
 
 def hash_text(text: str, content_warning: str | None) -> str:

@@ -38,6 +38,13 @@ class CheckReport:
                     "topics": list(item.topics),
                     "languages": list(item.text),
                     "reviewed": list(item.reviewed),
+                    "status": None
+                    if item.status is None
+                    else {
+                        "state": item.status.state,
+                        "date": item.status.date.isoformat(),
+                        "summary": item.status.summary(),
+                    },
                     "source": None
                     if source is None
                     else {
@@ -113,6 +120,8 @@ def check_campaign(loaded: LoadedConfig) -> CheckReport:
                             rel, _over_length(rendered), item=item.id, channel=channel, lang=lang
                         )
                     )
+        if item.status is not None:
+            report.problems.extend(_correction_problems(renderer, item, rel, settings))
     return report
 
 
@@ -131,6 +140,29 @@ def _stale_review_warnings(library: Library) -> list[Problem]:
             )
         )
     return warnings
+
+
+def _correction_problems(
+    renderer: Renderer, item: Item, rel: str, settings: Settings
+) -> list[Problem]:
+    """Render the correction of a corrected or retracted item everywhere it may have gone."""
+    problems = []
+    for channel in settings.enabled_channels:
+        for lang in settings.channel_languages(channel):
+            if lang not in item.text:
+                continue
+            try:
+                rendered = renderer.render_correction(item, channel, lang)
+            except RenderError as exc:
+                problems.append(
+                    Problem(rel, f"correction: {exc}", item=item.id, channel=channel, lang=lang)
+                )
+                continue
+            threads = channel == "x" and settings.channels[channel].threads
+            if not rendered.fits and not threads:
+                message = f"correction: {_over_length(rendered)}"
+                problems.append(Problem(rel, message, item=item.id, channel=channel, lang=lang))
+    return problems
 
 
 def _over_length(rendered: Rendered) -> str:
@@ -160,7 +192,13 @@ def _rule_problems(index: int, rule: Rule, settings: Settings, library: Library)
     languages = list(rule.languages or settings.campaign.languages)
     pick = rule.pick
     matching = library.select(kinds=pick.kinds, topics=pick.topics, ids=pick.ids)
-    if not any(_publishable(item, languages, settings) for item in matching):
+    withdrawn = [item.id for item in matching if item.withdrawn]
+    if matching and len(withdrawn) == len(matching):
+        problems.append(
+            f"{where}.pick: rule {rule.id!r} matches only corrected or retracted items "
+            f"({', '.join(withdrawn)}), so it would never post; widen pick or add items"
+        )
+    elif not any(_publishable(item, languages, settings) for item in matching):
         review = "" if settings.publish_unreviewed else " reviewed"
         problems.append(
             f"{where}.pick: rule {rule.id!r} matches no item with{review} text in "

@@ -126,16 +126,33 @@ class Renderer:
                 return shorter
         return rendered
 
-    def _render(self, item: Item, channel: str, lang: str, *, with_hashtags: bool) -> Rendered:
+    def render_correction(self, item: Item, channel: str, lang: str) -> Rendered:
+        """Render the correction or retraction of a corrected or retracted item, or raise."""
+        if item.status is None:
+            raise RenderError(f"{item.id} is neither corrected nor retracted")
+        if lang not in item.text:
+            raise RenderError(f"missing translation: no {lang!r} text")
+        return self._render(item, channel, lang, with_hashtags=False, template="correction")
+
+    def _render(
+        self,
+        item: Item,
+        channel: str,
+        lang: str,
+        *,
+        with_hashtags: bool,
+        template: str | None = None,
+    ) -> Rendered:
         rtl = lang in RTL_LANGUAGES
         links = _LinkMaker(channel, rtl)
         context = self._context(item, channel, lang, links)
         if not with_hashtags:
             context["item"]["hashtags"] = []
-        name = self.template_name(channel, item.kind)
+        if template == "correction" and item.status is not None:
+            context["correction"] = _correction_context(item, lang)
+        name = self.template_name(channel, template or item.kind)
         try:
-            template = self.env.get_template(name)
-            text = template.render(context).strip()
+            text = self.env.get_template(name).render(context).strip()
         except TemplateNotFound:
             raise RenderError(f"template {name} not found") from None
         except TemplateSyntaxError as exc:
@@ -146,7 +163,8 @@ class Renderer:
             raise RenderError(f"unknown variable in {name}: {exc.message}") from None
         except TemplateError as exc:
             raise RenderError(f"template error in {name}: {exc}") from None
-        self._require_citation(item, channel, text, links.made)
+        if template is None or (item.status is not None and item.status.text):
+            self._require_citation(item, channel, text, links.made, name)
         rule = RULES[channel]
         override = self.settings.channels.get(channel)
         limit = (
@@ -196,15 +214,15 @@ class Renderer:
                 }
             )
         source = None
-        if item.source:
+        if (cited := item.current_source) is not None:
             source = {
-                "publisher": ltr(item.source.credit),
-                "title": ltr(item.source.title),
-                "url": item.source.link,
-                "date": ltr(item.source.display_date(lang)),
+                "publisher": ltr(cited.credit),
+                "title": ltr(cited.title),
+                "url": cited.link,
+                "date": ltr(cited.display_date(lang)),
             }
         labels = {**self.labels.get(default, {}), **self.labels.get(lang, {})}
-        body = item.text[lang]
+        body = item.current_text(lang)
         return {
             "item": {
                 "id": item.id,
@@ -224,14 +242,32 @@ class Renderer:
             "link": links,
         }
 
-    def _require_citation(self, item: Item, channel: str, text: str, made: list[Link]) -> None:
-        if item.source is None:
+    def _require_citation(
+        self, item: Item, channel: str, text: str, made: list[Link], name: str
+    ) -> None:
+        source = item.current_source
+        if source is None:
             return
-        url = item.source.link
+        url = source.link
         shown = strip_isolates(html.unescape(text) if channel == "telegram" else text)
         has_url = url in shown or any(link.url == url for link in made)
-        if not has_url or item.source.credit not in shown:
+        if not has_url or source.credit not in shown:
             raise RenderError(
-                f"template {self.template_name(channel, item.kind)} dropped the citation "
+                f"template {name} dropped the citation "
                 "(the source's publisher and URL must appear in every post of a sourced item)"
             )
+
+
+def _correction_context(item: Item, lang: str) -> dict[str, Any]:
+    """What a correction template may use besides ``item``: the state, its date and wording."""
+    assert item.status is not None
+    status = item.status
+    rtl = lang in RTL_LANGUAGES
+    wording = status.wording[lang]
+    day = status.date
+    shown = f"{day.day} {day:%b %Y}" if lang == "en" else day.isoformat()
+    return {
+        "state": status.state,
+        "text": isolate_runs(wording) if rtl else wording,
+        "date": isolate(shown) if rtl else shown,
+    }

@@ -39,6 +39,8 @@ def schedule_post(
         item = library.get(item_id)
     except KeyError as exc:
         raise PostError(str(exc.args[0])) from None
+    if (retracted := library.retraction(item_id)) is not None:
+        raise PostError(f"{retracted}; it is never published again")
     channels = list(dict.fromkeys(channels))  # --channel x --channel x is one post on x
     if not channels:
         raise PostError("name at least one channel")

@@ -30,11 +30,15 @@ class Worker:
         self._lock = asyncio.Lock()
         # More periodic jobs on the same scheduler: (id, seconds, coroutine function).
         self.extra_jobs: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
+        # Run first in every tick (the library reload: a retraction counts from this tick).
+        self.before_tick: list[Callable[[], Awaitable[None]]] = []
 
     async def tick(self) -> None:
         """Write posts for due firings, dispatch due posts, send ready deliveries."""
         async with self._lock:
             try:
+                for hook in self.before_tick:
+                    await hook()
                 self.planner.materialize()
                 await self.outbox.dispatch_due()
                 await self.outbox.send_ready()

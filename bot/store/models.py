@@ -130,6 +130,12 @@ class Delivery(Base):
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A correction: the delivery it replies to (unique: one correction per original post).
+    corrects_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    # What else a reply to this post needs besides its id (Bluesky: the record's cid).
+    external_ref: Mapped[str | None] = mapped_column(String(200), default=None)
 
     @property
     def target(self) -> str:
@@ -307,3 +313,14 @@ class ShareCount(Base):
 
     item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ItemStatusSeen(Base):
+    """A library item's correction or retraction as the worker last saw it, so the pending
+    posts and messages of an item are skipped once, when the status first appears."""
+
+    __tablename__ = "item_statuses"
+
+    item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
 REFRESH_SESSION = "/xrpc/com.atproto.server.refreshSession"
 CREATE_RECORD = "/xrpc/com.atproto.repo.createRecord"
 GET_PROFILE = "/xrpc/app.bsky.actor.getProfile"
+GET_RECORD = "/xrpc/com.atproto.repo.getRecord"
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
 _serial = itertools.count(1)
@@ -59,6 +60,7 @@ class FakeBluesky(LoopbackServer):
         self.did = did
         self.access_ttl = access_ttl
         self.posts: list[dict[str, Any]] = []
+        self.refs: list[tuple[str, str]] = []  # (uri, cid) of each post, in order
         self._access: dict[str, bool] = {}  # token -> still valid
         self._refresh: dict[str, bool] = {}
 
@@ -98,6 +100,9 @@ class FakeBluesky(LoopbackServer):
         if request.method == "POST" and request.path == CREATE_RECORD:
             denied = self._check_access(request)
             return denied or self._create_record(request.json())
+        if request.method == "GET" and request.path == GET_RECORD:
+            denied = self._check_access(request)
+            return denied or self._get_record(request.query)
         if request.method == "GET" and request.path == GET_PROFILE:
             denied = self._check_access(request)
             return denied or (200, {"did": self.did, "handle": self.handle}, {})
@@ -168,10 +173,25 @@ class FakeBluesky(LoopbackServer):
             index = facet["index"]
             if not 0 <= index["byteStart"] < index["byteEnd"] <= size:
                 return _error(400, "InvalidRequest", "Invalid facet byte range")
+        reply = record.get("reply")
+        if reply is not None:
+            for role in ("root", "parent"):
+                ref = reply.get(role) or {}
+                if (ref.get("uri"), ref.get("cid")) not in self.refs:
+                    return _error(400, "InvalidRequest", f"reply {role} is not a known post")
         rkey = f"3lcampaign{len(self.posts) + 1:04d}"
         self.posts.append(record)
         uri = f"at://{self.did}/{body.get('collection')}/{rkey}"
-        return 200, {"uri": uri, "cid": f"bafyreifake{len(self.posts)}"}, {}
+        cid = f"bafyreifake{len(self.posts)}"
+        self.refs.append((uri, cid))
+        return 200, {"uri": uri, "cid": cid}, {}
+
+    def _get_record(self, query: dict[str, str]) -> Answer:
+        uri = f"at://{query.get('repo')}/{query.get('collection')}/{query.get('rkey')}"
+        for (known, cid), record in zip(self.refs, self.posts, strict=True):
+            if known == uri:
+                return 200, {"uri": uri, "cid": cid, "value": record}, {}
+        return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
 
 
 def _bearer(request: RecordedRequest) -> str:

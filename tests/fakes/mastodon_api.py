@@ -256,6 +256,9 @@ class FakeMastodon(LoopbackServer):
         if Mastodon.get_status_length(text, form.get("spoiler_text", "")) > limit:
             error = f"Validation failed: Text character limit of {limit} exceeded"
             return 422, {"error": error}, limits
+        reply_to = form.get("in_reply_to_id") or None
+        if reply_to is not None and all(s["id"] != reply_to for s in self.statuses):
+            return 404, {"error": "Record not found"}, limits
         number = len(self.statuses) + 1
         status_id = str(110_000_000_000_000_000 + number)
         status = {
@@ -268,6 +271,7 @@ class FakeMastodon(LoopbackServer):
             "visibility": form.get("visibility", "public"),
             "spoiler_text": form.get("spoiler_text", ""),
             "sensitive": form.get("sensitive") == "1",
+            "in_reply_to_id": reply_to,
         }
         self.statuses.append(status)
         if key is not None:

@@ -705,7 +705,10 @@ class FakeBotAPI:
             raise ApiError(502, "Bad Gateway")
         now = time.monotonic()
         self._check_rate(chat, now)
+        replied = self._replied_message(chat, params)
         message = self._deliver(chat, text, visible, entities, params, now)
+        if replied is not None:
+            message["reply_to_message"] = replied
         if self.timeout_rate and self._random.random() < self.timeout_rate:
             # Delivered, but the answer comes after the client gave up: an uncertain send.
             self._counters.timeouts += 1
@@ -713,6 +716,16 @@ class FakeBotAPI:
         elif self.latency_ms:
             await self._pause(self.latency_ms / 1000)
         return message
+
+    def _replied_message(self, chat: int, params: Params) -> Params | None:
+        """The message a reply answers (reply_parameters); 400 when it is not in the chat."""
+        reply = _json(params.get("reply_parameters"))
+        if not isinstance(reply, dict):
+            return None
+        stored = self._stored.get((chat, int(reply["message_id"])))
+        if stored is None:
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        return stored
 
     def _check_rate(self, chat: int, now: float) -> None:
         if self.rate_cap:

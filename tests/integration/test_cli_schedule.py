@@ -65,6 +65,7 @@ def test_post_then_run_publishes_once(env: Campaign) -> None:
         "external_id",
         "url",
         "error",
+        "corrects",
         "created_at",
         "updated_at",
     }
