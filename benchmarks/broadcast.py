@@ -41,6 +41,7 @@ class Scenario:
     backend: str = "sqlite"
     time_limit: float | None = None  # stop the fan-out after this long (the 1M memory runs)
     latency_ms: float = LATENCY_MS
+    profile: str | None = None  # write the bot process's cProfile statistics here
 
 
 @contextmanager
@@ -104,6 +105,7 @@ def run_scenario(scenario: Scenario, folder: Path) -> dict[str, Any]:
                         "paid": scenario.paid,
                         "recipients": scenario.recipients,
                         "time_limit": scenario.time_limit,
+                        "profile": scenario.profile,
                     }
                 ),
             ],
@@ -197,6 +199,11 @@ def main() -> None:
         "--backends", nargs="+", default=["sqlite", "postgresql"], help="Memory-run databases."
     )
     parser.add_argument("--only", help="Run only scenarios whose name contains this.")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="Profile each bot process (cProfile; slows it down) and write DIR/<run>.prof.",
+    )
     args = parser.parse_args()
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     results = []
@@ -206,6 +213,10 @@ def main() -> None:
                 continue
             if scenario.time_limit == 0:
                 scenario.time_limit = None
+            if args.profile:
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                slug = "".join(c if c.isalnum() else "-" for c in scenario.name)
+                scenario.profile = str(Path(args.profile).resolve() / f"{slug}.prof")
             print(f"running: {scenario.name} ...", file=sys.stderr, flush=True)
             started = time.monotonic()
             results.append(run_scenario(scenario, Path(folder)))

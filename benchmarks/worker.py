@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import logging
 import sys
@@ -104,12 +105,18 @@ async def baseline(spec: dict[str, Any], core: Core, paced: bool) -> dict[str, A
 def main() -> None:
     spec = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.WARNING)
+    profiler = cProfile.Profile() if spec.get("profile") else None
     with MemorySampler() as memory:
         core = build(spec)
+        if profiler is not None:
+            profiler.enable()
         if spec["mode"] == "fanout":
             result = asyncio.run(fanout(spec, core))
         else:
             result = asyncio.run(baseline(spec, core, paced=spec["mode"] == "paced"))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(spec["profile"])
         core.store.close()
     peak = max(memory.peak, peak_rss_bytes())
     result.update(mode=spec["mode"], peak_rss_mb=peak / 2**20, at=datetime.now(UTC).isoformat())
