@@ -10,6 +10,7 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 # The token sits in the path (``/bot<token>/method``); aiohttp puts URLs in some messages.
@@ -106,6 +107,36 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, aiohttp.ClientError, ValueError, TypeError) as exc:
             error, safe = _translate(exc, url)
             # Chaining prints the cause, and aiohttp puts the URL (so the token) in some causes.
+            raise error from (exc if safe else None)
+
+    def form_timeout(self) -> aiohttp.ClientTimeout:
+        """The timeout of a form POST with the default timeouts (built once by callers)."""
+        default = BaseRequest.DEFAULT_NONE
+        return self._timeout(default, default, default, default, uploads=False)
+
+    async def post_form(
+        self, url: URL, body: bytes, limits: aiohttp.ClientTimeout
+    ) -> tuple[int, bytes]:
+        """POST an already encoded form body; return the HTTP status and the answer.
+
+        The fan-out's path: one aiohttp request per message, nothing rebuilt per call (the
+        URL is parsed once, the body encoded by the caller). Errors as in ``do_request``.
+        """
+        session = self._session
+        if session is None or session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        try:
+            async with session.post(
+                url,
+                data=body,
+                headers=_FORM_HEADERS,
+                timeout=limits,
+                proxy=self._proxy,
+                allow_redirects=False,
+            ) as response:
+                return response.status, await response.read()
+        except (TimeoutError, aiohttp.ClientError, ValueError, TypeError) as exc:
+            error, safe = _translate(exc, str(url))
             raise error from (exc if safe else None)
 
     def _timeout(
