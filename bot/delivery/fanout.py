@@ -1,11 +1,12 @@
 """The fan-out engine: sends the private-chat outbox (broadcasts, reminders) at Telegram's pace.
 
 Guarantee on a crash (SIGKILL, power loss): a message is ``sending`` in the database only
-from the commit just before its request is handed to the HTTP client (``send_delay`` at most
-before) until its outcome is written (see ``journal``). On restart every ``sending`` row
-becomes ``uncertain`` and is never sent again; every other row is either final or ``pending``
-and is sent. So nobody is skipped except the recipients whose request was in flight (or whose
-answer had not been written yet), and nobody receives a message twice.
+from the commit just before its request is handed to the HTTP client until its outcome is
+written (see ``journal``): a message waiting for its turn is still ``pending``. On restart
+every ``sending`` row becomes ``uncertain`` and is never sent again automatically; every other
+row is either final or ``pending`` and is sent. So nobody is skipped except the recipients
+whose request was in flight (or whose answer had not been written yet), and nobody receives a
+message twice.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.delivery.private import Keyboard, PrivateSender, RecipientError
 from bot.delivery.ratelimit import ChatSpacing, Pacer
 from bot.delivery.selection import Selector
 from bot.store import DeliveryStatus, Store
-from bot.store.private_outbox import FeedRow, Outcome, recover_sending
+from bot.store.private_outbox import FeedRow, Outcome, Pulse, recover_sending
 from bot.store.subscribers import migrate_chat
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,25 @@ class FanOutOptions:
     paid_rate: float = 1000.0  # paid lane, when a paid broadcast names no rate
     concurrency: int = 200  # requests in flight at most
     page: int = 500  # rows read from the database at a time
-    selection_batch: int = 2000  # recipients written per transaction
-    refresh: float = 0.5  # seconds between looks at broadcasts, pause and blackouts
-    idle: float = 0.05  # seconds a lane naps when it has nothing to send
-    rescan: float = 1.0  # seconds before an exhausted feed looks again
+    selection_batch: int = 20_000  # subscribers looked at per selection transaction
+    refresh: float = 0.5  # seconds between looks at broadcasts, pause and blackouts, when busy
+    # When idle, one small query this often notices work other processes queued (a broadcast
+    # from the CLI, a resume, rows due for a retry); work queued in this process wakes it
+    # at once (``poke``).
+    poll: float = 2.0
+    rescan: float = 1.0  # seconds before a busy fan-out reads an exhausted feed again
     db_retry: float = 1.0  # seconds before a lane tries again after a database error
-    # Each request leaves this long after its pacer grant, not as soon as its claim is
-    # committed: commits take 1 to 20 ms (claims commit in batches), and that jitter would
-    # bunch requests up against a cap only 2 to 4 % above the rate. A claimed row waits this
-    # long at most before its request leaves (one row at 29/s, 24 at 960/s).
-    send_delay: float = 0.025
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(slots=True)
+class Job:
+    """A granted message waiting for its claim to commit."""
+
+    row: FeedRow
+    lane: Lane
+    text: str
+    keyboard: Keyboard | None
 
 
 class FanOut:
@@ -76,11 +85,13 @@ class FanOut:
         self.keyboard = keyboard
         self.options = options or FanOutOptions()
         self.held: set[int] = set()  # ids in memory: queued, deferred, in flight
-        self.journal = Journal(store, clock, self._recorded)
+        self.journal: Journal[Job] = Journal(store, clock, self._claimed, self._recorded)
         self.spacing = ChatSpacing()
         self.free = Lane("free", Pacer(self.options.rate), paid=False)
         self.paid = Lane("paid", Pacer(self.options.paid_rate), paid=True)
-        self.free.feeds[None] = self.new_feed(None)
+        self.free.add(None, self.new_feed(None))
+        self._poked = asyncio.Event()
+        self._pulse: Pulse | None = None
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._open = asyncio.Event()  # cleared while paused, in a blackout, or refused
         self._hold: str | None = "starting"
@@ -96,8 +107,11 @@ class FanOut:
 
     def new_feed(self, source: int | None) -> Feed:
         """A feed of one broadcast's pending rows (None: the reminders)."""
-        options = self.options
-        return Feed(self.store, self.clock, source, options.page, self.held, rescan=options.rescan)
+        return Feed(self.store, self.clock, source, self.options.page, self.held)
+
+    def poke(self) -> None:
+        """Look at broadcasts, pause and due rows now (this process queued work)."""
+        self._poked.set()
 
     async def recover(self) -> int:
         """After a crash: rows left ``sending`` become ``uncertain``; tell staff; count them."""
@@ -166,13 +180,36 @@ class FanOut:
 
     async def _refresher(self) -> None:
         while not self._stopping:
+            busy = not self.is_idle()
+            poked = self._poked.is_set()
+            self._poked.clear()
             try:
-                await self.selector.refresh(self)
+                if busy or poked or await self._work_waiting():
+                    await self.selector.refresh(self)
+                    self._rescan(0.0 if poked else self.options.rescan)
+                else:
+                    self.selector.follow_blackouts(self, self._pulse)
                 if self.is_idle():
                     self._drained.set()
             except Exception:  # the next refresh retries; sending goes on meanwhile
                 log.exception("fan-out refresh failed")
-            await asyncio.sleep(self.options.refresh)
+            wait = self.options.refresh if busy else self.options.poll
+            try:
+                async with asyncio.timeout(wait):
+                    await self._poked.wait()
+            except TimeoutError:
+                pass
+
+    async def _work_waiting(self) -> bool:
+        """One small query: did anything change that an idle fan-out must act on?"""
+        last, self._pulse = self._pulse, await self.selector.pulse()
+        due = self._pulse.next_due
+        return self._pulse.changed(last) or (due is not None and due <= self.clock.now())
+
+    def _rescan(self, older_than: float) -> None:
+        for lane in (self.free, self.paid):
+            for stream in lane.feeds.values():
+                stream.rescan(older_than=older_than)
 
     def release(self, ids: Sequence[int]) -> None:
         self.held.difference_update(ids)
@@ -184,18 +221,17 @@ class FanOut:
         while not self._stopping:
             await self._open.wait()
             try:
-                await self._dispatch_one(lane)
+                row = await lane.next_row()
+                if row is None:
+                    await lane.rest()
+                else:
+                    await self._dispatch_row(lane, row)
             except Exception:  # the database went away: rows stay pending, the lane goes on
                 log.exception("fan-out %s lane failed; trying again", lane.name)
                 await asyncio.sleep(self.options.db_retry)
 
-    async def _dispatch_one(self, lane: Lane) -> None:
-        """Take the lane's next row and start its request, or wait a little."""
-        row = await lane.next_row() if not self._stopping else None
-        if row is None:
-            wait = lane.next_deferred_in()
-            await asyncio.sleep(self.options.idle if wait is None else min(wait, 0.5))
-            return
+    async def _dispatch_row(self, lane: Lane, row: FeedRow) -> None:
+        """Wait for the row's turn (chat spacing, a free slot, the pacer), then claim it."""
         prepared = self._prepare(row)
         if isinstance(prepared, Outcome):
             self.journal.record(prepared)
@@ -208,12 +244,24 @@ class FanOut:
         await self._slots.acquire()
         await lane.pacer.acquire()
         if self._stopping or not self._open.is_set():  # paused while this one waited
+            lane.pacer.unused()
             self._slots.release()
             self.spacing.done(chat, delivered=False)
             lane.defer(row, 0.0)
             return
-        send_at = asyncio.get_running_loop().time() + self.options.send_delay
-        self._spawn(self._deliver(row, lane, chat, send_at, *prepared))
+        self.journal.claim(row.id, Job(row, lane, *prepared))
+
+    def _claimed(self, job: Job, claimed: bool) -> None:
+        """The claim's round committed: start the request at once, or give the row up."""
+        if not claimed:
+            job.lane.pacer.unused()
+            self.spacing.done(job.row.chat_id, delivered=False)
+            self._slots.release()
+            self.release([job.row.id])
+            return
+        job.lane.pacer.departed()
+        self.selector.touched(job.row.broadcast_id)
+        self._spawn(self._deliver(job))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -248,38 +296,24 @@ class FanOut:
             self._texts[key] = self.selector.render(item_id, lang)
         return self._texts[key]
 
-    async def _deliver(
-        self,
-        row: FeedRow,
-        lane: Lane,
-        chat: int,
-        send_at: float,
-        text: str,
-        keyboard: Keyboard | None,
-    ) -> None:
+    async def _deliver(self, job: Job) -> None:
+        row, lane = job.row, job.lane
+        chat = row.chat_id
         delivered = True  # unless Telegram said otherwise
         try:
-            if not await self.journal.claim(row.id):
-                delivered = False
-                self.release([row.id])
-                return
-            if (wait := send_at - asyncio.get_running_loop().time()) > 0:
-                await asyncio.sleep(wait)
-            self.selector.touched(row.broadcast_id)
-            try:
-                message_id = await self.sender.send(
-                    row.chat_id, text, keyboard=keyboard, paid=lane.paid
-                )
-            except RecipientError as exc:
-                delivered = exc.kind is ErrorKind.UNCERTAIN
-                await self._failed(row, lane, exc)
-            except Exception as exc:  # the request may have left: never resend blindly
-                log.exception("unexpected error sending message %d", row.id)
-                reason = f"unexpected error while sending: {type(exc).__name__}"
-                self.journal.record(final(row, DeliveryStatus.UNCERTAIN, reason, self.clock.now()))
-            else:
-                self.sent += 1
-                self.journal.record(sent(row, message_id, self.clock.now()))
+            message_id = await self.sender.send(
+                chat, job.text, keyboard=job.keyboard, paid=lane.paid
+            )
+        except RecipientError as exc:
+            delivered = exc.kind is ErrorKind.UNCERTAIN
+            await self._failed(row, lane, exc)
+        except Exception as exc:  # the request may have left: never resend blindly
+            log.exception("unexpected error sending message %d", row.id)
+            reason = f"unexpected error while sending: {type(exc).__name__}"
+            self.journal.record(final(row, DeliveryStatus.UNCERTAIN, reason, self.clock.now()))
+        else:
+            self.sent += 1
+            self.journal.record(sent(row, message_id, self.clock.now()))
         finally:
             self.spacing.done(chat, delivered=delivered)
             self._slots.release()

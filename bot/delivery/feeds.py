@@ -10,18 +10,18 @@ from collections import deque
 from collections.abc import Callable
 
 from bot.clock import Clock
-from bot.delivery.ratelimit import Pacer
+from bot.delivery.ratelimit import SendPacer
 from bot.store import Store
 from bot.store.private_outbox import FeedRow, feed
-
-RESCAN_SECONDS = 1.0  # an exhausted feed looks again from the start this often (retries, new rows)
 
 
 class Feed:
     """The pending messages of one broadcast (or of the reminders, ``source`` None), by id.
 
     Reads a page at a time with a keyset (``id > after``), so memory holds one page however
-    many rows the broadcast has. Rows already held in memory elsewhere are skipped.
+    many rows the broadcast has. Rows already held in memory elsewhere are skipped. Once a
+    pass finds nothing more, the feed reads again only when woken (``wake``: new rows;
+    ``rescan``: a new pass from the start), so an idle fan-out makes no queries.
     """
 
     def __init__(
@@ -32,11 +32,9 @@ class Feed:
         page: int,
         held: set[int],
         *,
-        rescan: float = RESCAN_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.rescan = rescan
         self.clock = clock
         self.source = source
         self.page = page
@@ -46,6 +44,7 @@ class Feed:
         self.after = 0
         self.exhausted_at: float | None = None
         self.dropped = False
+        self.on_wake: Callable[[], None] = lambda: None  # set by the lane it joins
 
     @property
     def exhausted(self) -> bool:
@@ -59,8 +58,16 @@ class Feed:
         return self.rows.popleft() if self.rows else None
 
     def wake(self) -> None:
-        """New rows were written after the last read: read on without waiting to rescan."""
+        """New rows were written after the last read: read on from where it stopped."""
         self.exhausted_at = None
+        self.on_wake()
+
+    def rescan(self, *, older_than: float = 0.0) -> None:
+        """Read again from the start (rows due for a retry, rows released), if the last pass
+        ended at least ``older_than`` seconds ago."""
+        if self.exhausted_at is not None and self._monotonic() - self.exhausted_at >= older_than:
+            self.after = 0
+            self.wake()
 
     def drop(self) -> list[int]:
         """Forget the rows in memory (a cancelled broadcast); return their ids."""
@@ -72,9 +79,7 @@ class Feed:
     async def _fill(self) -> None:
         now = self._monotonic()
         if self.exhausted_at is not None:
-            if now - self.exhausted_at < self.rescan:
-                return
-            self.after = 0  # a new pass: rows due for a retry, rows added meanwhile
+            return
         # In a thread: the loop also serves the supporters' replies.
         rows = await asyncio.to_thread(
             feed, self.store, self.source, self.after, self.clock.now(), self.page
@@ -96,7 +101,7 @@ class Lane:
     def __init__(
         self,
         name: str,
-        pacer: Pacer,
+        pacer: SendPacer,
         *,
         paid: bool,
         monotonic: Callable[[], float] = time.monotonic,
@@ -109,10 +114,34 @@ class Lane:
         self._deferred: list[tuple[float, int, FeedRow]] = []
         self._order = itertools.count()
         self._turn = 0
+        self._work = asyncio.Event()  # set when a row may have become ready
+
+    def add(self, source: int | None, stream: Feed) -> None:
+        """Add a feed; its wake-ups wake the lane."""
+        stream.on_wake = self._work.set
+        self.feeds[source] = stream
+        self._work.set()
+
+    def wake(self) -> None:
+        """Look for rows again now."""
+        self._work.set()
+
+    async def rest(self) -> None:
+        """Wait until woken, or until the earliest deferred row is ready."""
+        wait = self.next_deferred_in()
+        if wait is None:
+            await self._work.wait()
+            return
+        try:
+            async with asyncio.timeout(wait):
+                await self._work.wait()
+        except TimeoutError:
+            pass
 
     def defer(self, row: FeedRow, seconds: float) -> None:
         """Hold a row back for ``seconds`` (per-chat spacing, retry backoff, 429)."""
         heapq.heappush(self._deferred, (self._monotonic() + seconds, next(self._order), row))
+        self._work.set()
 
     def next_deferred_in(self) -> float | None:
         """Seconds until the earliest deferred row is ready, if any."""
@@ -130,7 +159,11 @@ class Lane:
         return ids
 
     async def next_row(self) -> FeedRow | None:
-        """The next row to send: a ready deferred one, reminders, then broadcasts in turn."""
+        """The next row to send: a ready deferred one, reminders, then broadcasts in turn.
+
+        Clears the lane's wake-up first, so a wake-up while it reads is not lost.
+        """
+        self._work.clear()
         if self._deferred and self._deferred[0][0] <= self._monotonic():
             return heapq.heappop(self._deferred)[2]
         reminders = self.feeds.get(None)

@@ -3,10 +3,11 @@
 Marking each message ``sending`` in its own transaction costs a round trip per message, too
 slow for 1000 messages/s. Instead every claim and outcome is queued here, and one writer
 commits whatever has queued up since its last round, in one transaction: outcomes first, then
-claims. A claimed message's request is issued only once its round has committed, and right
-away: so ``sending`` in the database always means "the request may have left", and a message
-merely waiting in memory is still ``pending``. Rounds follow each other back to back, so the
-batch size adapts to the rate: one row per round at 25/s, dozens at 1000/s.
+claims. A claimed message's request is started by ``on_claim`` as soon as its round has
+committed, with no wait in between: so ``sending`` in the database means "the request is
+about to be written or is on the wire", and a message waiting in memory (for its pacer grant,
+for its round) is still ``pending``. Rounds follow each other back to back, so the batch size
+adapts to the rate: one row per round at 25/s, dozens at 1000/s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from bot.clock import Clock
 from bot.store import Store
@@ -23,23 +25,30 @@ log = logging.getLogger(__name__)
 
 MAX_ROUND = 2000  # rows per transaction, to bound its length
 RETRY_SECONDS = 1.0  # after a failed round (database unreachable)
+T = TypeVar("T")
 
 
-class Journal:
-    """Queues claims and outcomes and commits them in rounds from one writer task."""
+class Journal(Generic[T]):
+    """Queues claims and outcomes and commits them in rounds from one writer task.
+
+    ``on_claim(job, claimed)`` is called for every claim once its round is over: ``claimed``
+    is True when the row was still pending and is now ``sending`` (start its request now).
+    """
 
     def __init__(
         self,
         store: Store,
         clock: Clock,
+        on_claim: Callable[[T, bool], None],
         on_recorded: Callable[[Sequence[Outcome]], None] = lambda outcomes: None,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.on_claim = on_claim
         self.on_recorded = on_recorded
         # Held by every writer of the fan-out, so they never wait on each other's SQLite lock.
         self.lock = asyncio.Lock()
-        self._claims: list[tuple[int, asyncio.Future[bool]]] = []
+        self._claims: list[tuple[int, T]] = []
         self._outcomes: list[Outcome] = []
         self._wake = asyncio.Event()
         self._closing = False
@@ -49,15 +58,13 @@ class Journal:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal")
 
-    def claim(self, row_id: int) -> asyncio.Future[bool]:
-        """Queue ``row_id`` to be marked sending; the future tells whether it was claimed."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    def claim(self, row_id: int, job: T) -> None:
+        """Queue ``row_id`` to be marked sending; ``on_claim(job, ...)`` follows its round."""
         if self._closing:
-            future.set_result(False)
-            return future
-        self._claims.append((row_id, future))
+            self.on_claim(job, False)
+            return
+        self._claims.append((row_id, job))
         self._wake.set()
-        return future
 
     def record(self, outcome: Outcome) -> None:
         """Queue an outcome; it is written in the next round."""
@@ -92,8 +99,8 @@ class Journal:
         claims, self._claims = self._claims[:MAX_ROUND], self._claims[MAX_ROUND:]
         outcomes, self._outcomes = self._outcomes[:MAX_ROUND], self._outcomes[MAX_ROUND:]
         if self._closing:  # requests must not start once shutdown began
-            for _, future in claims:
-                future.set_result(False)
+            for _, job in claims:
+                self.on_claim(job, False)
             claims = []
         ids = [row_id for row_id, _ in claims]
         try:
@@ -103,8 +110,8 @@ class Journal:
                 )
         except Exception:  # the database is unreachable: keep outcomes, give claims up
             log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))
-            for _, future in claims:
-                future.set_result(False)
+            for _, job in claims:
+                self.on_claim(job, False)
             if self._closing:  # shutting down: the rows stay sending, uncertain after restart
                 self._outcomes.clear()
                 return
@@ -112,7 +119,7 @@ class Journal:
             await asyncio.sleep(RETRY_SECONDS)
             return
         self.rounds += 1
-        for row_id, future in claims:
-            future.set_result(row_id in claimed)
+        for row_id, job in claims:
+            self.on_claim(job, row_id in claimed)
         if outcomes:
             self.on_recorded(outcomes)

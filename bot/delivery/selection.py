@@ -16,6 +16,7 @@ from bot.render import Renderer, RenderError
 from bot.schedule.reminders import blackout_reason
 from bot.store import Broadcast, Store
 from bot.store.audience import (
+    ACTIVE_BROADCAST,
     BroadcastStatus,
     finish_if_done,
     get_broadcast,
@@ -23,7 +24,7 @@ from bot.store.audience import (
     mark_started,
     materialize_batch,
 )
-from bot.store.private_outbox import status_counts
+from bot.store.private_outbox import Pulse, pulse, status_counts
 
 if TYPE_CHECKING:
     from bot.delivery.fanout import FanOut
@@ -105,6 +106,16 @@ class Selector:
             await asyncio.gather(self._selecting, return_exceptions=True)
             self._selecting = None
 
+    async def pulse(self) -> Pulse:
+        """The small look an idle fan-out takes for work queued by other processes."""
+        return await asyncio.to_thread(pulse, self.store, ACTIVE_BROADCAST)
+
+    def follow_blackouts(self, fanout: FanOut, last: Pulse | None) -> None:
+        """Hold or release the fan-out at a blackout's edges, without a query."""
+        paused = last is not None and last.paused
+        reason = blackout_reason(self.settings, self.clock.now())
+        fanout.hold("the campaign is paused" if paused else reason)
+
     async def refresh(self, fanout: FanOut) -> None:
         """Pause or resume, follow new and ended broadcasts, and finish the completed ones."""
         now = self.clock.now()
@@ -119,7 +130,7 @@ class Selector:
         for broadcast in active:
             lane = fanout.paid if broadcast.paid else fanout.free
             if broadcast.id not in lane.feeds:
-                lane.feeds[broadcast.id] = fanout.new_feed(broadcast.id)
+                lane.add(broadcast.id, fanout.new_feed(broadcast.id))
             if broadcast.status == BroadcastStatus.SENDING and lane.feeds[broadcast.id].exhausted:
                 await self._finish(broadcast.id)
         free = [b.rate for b in active if not b.paid]

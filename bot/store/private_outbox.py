@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.store.models import DeliveryStatus, Message, Subscriber
+from bot.store.models import Broadcast, CampaignState, DeliveryStatus, Message, Subscriber
 from bot.store.state import Store
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -84,7 +84,8 @@ def insert_messages_from(session: Session, columns: Sequence[str], query: Any) -
         .from_select(list(columns), query)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
-    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    result = session.execute(statement, execution_options={"preserve_rowcount": True})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def feed(
@@ -140,8 +141,8 @@ _RECORD = (
 )
 
 
-def _record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
-    session.execute(
+def _record(connection: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    connection.execute(
         _RECORD,
         [
             {
@@ -163,7 +164,7 @@ def _record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> Non
             gone[outcome.deactivate].append(outcome.chat_id)
     for reason, chats in gone.items():
         for chunk in _chunks(chats):
-            session.execute(
+            connection.execute(
                 update(SUBSCRIBERS)
                 .where(SUBSCRIBERS.c.chat_id.in_(chunk))
                 .values(
@@ -172,31 +173,41 @@ def _record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> Non
             )
 
 
+def claim_messages(connection: Connection, ids: Sequence[int], now: datetime) -> set[int]:
+    """Mark the still pending messages among ``ids`` as sending; return those claimed.
+
+    The one place a private message becomes ``sending``: its request starts right after the
+    transaction commits. A row no longer pending (a cancelled broadcast's, or one another
+    process took) is not claimed, so it is never sent.
+    """
+    claimed: set[int] = set()
+    for chunk in _chunks(ids):
+        result = connection.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.id.in_(chunk), MESSAGES.c.status == DeliveryStatus.PENDING)
+            .values(
+                status=DeliveryStatus.SENDING,
+                attempts=MESSAGES.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(MESSAGES.c.id)
+        )
+        claimed.update(result.scalars())
+    return claimed
+
+
 def write_round(
     store: Store, claims: Sequence[int], outcomes: Sequence[Outcome], now: datetime
 ) -> set[int]:
-    """Record outcomes, then mark ``claims`` as sending; return the ids actually claimed.
+    """Record outcomes, then claim ``claims`` (``claim_messages``); return the ids claimed.
 
-    One transaction. A claim succeeds only for a row still pending, so a cancelled broadcast's
-    rows, or rows another process took, are never sent.
+    One transaction on a plain connection (Core statements, no ORM objects): the fan-out's
+    bookkeeping for dozens of messages at a time.
     """
-    claimed: set[int] = set()
-    with store.sessions.begin() as session:
+    with store.engine.begin() as connection:
         if outcomes:
-            _record(session, outcomes, now)
-        for chunk in _chunks(claims):
-            result = session.execute(
-                update(MESSAGES)
-                .where(MESSAGES.c.id.in_(chunk), MESSAGES.c.status == DeliveryStatus.PENDING)
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    attempts=MESSAGES.c.attempts + 1,
-                    updated_at=now,
-                )
-                .returning(MESSAGES.c.id)
-            )
-            claimed.update(result.scalars())
-    return claimed
+            _record(connection, outcomes, now)
+        return claim_messages(connection, claims, now) if claims else set()
 
 
 def recover_sending(store: Store, now: datetime) -> dict[int | None, int]:
@@ -245,3 +256,39 @@ def unfinished(store: Store, broadcast_id: int) -> int:
             )
         )
     return int(count or 0)
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """What an idle fan-out looks at to decide whether there is work (one small query)."""
+
+    paused: bool
+    broadcasts: tuple[int, int, datetime | None]  # active ones: count, sum of ids, last change
+    next_due: datetime | None  # the earliest pending message's next attempt
+
+    def changed(self, other: Pulse | None) -> bool:
+        return other is None or (self.paused, self.broadcasts) != (
+            other.paused,
+            other.broadcasts,
+        )
+
+
+def pulse(store: Store, active: Sequence[str]) -> Pulse:
+    """Read the pause flag, the active broadcasts' fingerprint and the next due message."""
+    state: Table = CampaignState.__table__  # type: ignore[assignment]
+    broadcasts: Table = Broadcast.__table__  # type: ignore[assignment]
+    active_broadcasts = broadcasts.c.status.in_(list(active))
+    query = select(
+        select(state.c.paused).where(state.c.id == 1).scalar_subquery(),
+        select(func.count()).where(active_broadcasts).scalar_subquery(),
+        select(func.coalesce(func.sum(broadcasts.c.id), 0))
+        .where(active_broadcasts)
+        .scalar_subquery(),
+        select(func.max(broadcasts.c.updated_at)).where(active_broadcasts).scalar_subquery(),
+        select(func.min(MESSAGES.c.next_attempt_at))
+        .where(MESSAGES.c.status == DeliveryStatus.PENDING)
+        .scalar_subquery(),
+    )
+    with store.engine.connect() as connection:
+        paused, count, ids, changed, due = connection.execute(query).one()
+    return Pulse(bool(paused), (int(count), int(ids), changed), due)

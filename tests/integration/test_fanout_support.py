@@ -40,7 +40,7 @@ ALL_LANGUAGES = ["en", "ar", "ckb"]
 # Short waits: the production defaults are seconds, a test has no time for them.
 QUICK = FanOutOptions(
     refresh=0.02,
-    idle=0.005,
+    poll=0.02,
     rescan=0.05,
     db_retry=0.05,
     retry=RetryPolicy(max_attempts=3, backoff_base=0.05, auth_pause=0.5),

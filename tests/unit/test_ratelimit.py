@@ -25,6 +25,7 @@ def grants_within(pacer: Pacer, clock: Clock, seconds: float) -> list[float]:
             return times
         clock.now += wait
         pacer.take()
+        pacer.departed()  # the request leaves at its grant
         times.append(clock.now)
 
 
@@ -54,6 +55,7 @@ def test_a_slow_pacer_never_fits_one_more_message_into_a_second() -> None:
     while late.now < 110.0:
         late.now += paced.delay() + 0.001  # every wake-up a millisecond late
         paced.take()
+        paced.departed()
         count += 1
     assert count >= 29.4 * 10 - 1
 
