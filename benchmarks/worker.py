@@ -28,11 +28,11 @@ from bot.delivery.notify import LogNotifier
 from bot.library import load_library
 from bot.render import Renderer
 from bot.store import Store, Subscriber
-from bot.store.audience import BroadcastStatus
+from bot.store.audience import ACTIVE_BROADCAST, BroadcastStatus, get_broadcast
 from bot.telegram.private_sender import build_private_sender
 
 ITEM = "a-share"
-POLL = 0.25
+POLL = 0.1
 
 
 def build(spec: dict[str, Any]) -> Core:
@@ -51,20 +51,26 @@ async def fanout(spec: dict[str, Any], core: Core) -> dict[str, Any]:
     plan = plan_broadcast(
         core.settings, core.library, core.store, ITEM, rate=spec["rate"], paid=spec["paid"]
     )
-    started, cpu = time.monotonic(), cpu_seconds()
+    started, cpu, loop_cpu = time.monotonic(), cpu_seconds(), time.thread_time()
     broadcast = start_broadcast(core.store, plan, "bench", "cli", core.clock.now())
     # A time-limited run (the memory runs) lets the selection of every recipient finish,
     # then fans out for ``time_limit`` seconds more.
     limit = spec["time_limit"]
     selected: float | None = None
-    while not (state := progress(core.store, broadcast.id)).complete:
+    while True:
+        # One primary-key read, off the event loop: the harness's own polling must not be
+        # what the run measures (a status count over every row cost 0.1 ms per message).
+        status = (await asyncio.to_thread(get_broadcast, core.store, broadcast.id)).status
         now = time.monotonic()
-        if selected is None and state.broadcast.status != BroadcastStatus.SELECTING:
+        if selected is None and status != BroadcastStatus.SELECTING:
             selected = now
+        if status not in ACTIVE_BROADCAST:
+            break
         if limit and selected is not None and now - selected > limit:
             break
         await asyncio.sleep(POLL)
     seconds, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    loop_cpu = time.thread_time() - loop_cpu
     await audience.stop()
     await sender.close()
     state = progress(core.store, broadcast.id)
@@ -72,6 +78,7 @@ async def fanout(spec: dict[str, Any], core: Core) -> dict[str, Any]:
         "sent": state.counts.get("sent", 0),
         "seconds": seconds,
         "cpu": cpu,
+        "loop_cpu": loop_cpu,  # the event loop's thread; the rest is database threads
         "selection_seconds": (selected or time.monotonic()) - started,
         "selected": state.total,
     }
@@ -105,7 +112,8 @@ async def baseline(spec: dict[str, Any], core: Core, paced: bool) -> dict[str, A
 def main() -> None:
     spec = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.WARNING)
-    profiler = cProfile.Profile() if spec.get("profile") else None
+    # The main thread's CPU time (not wall time: the machine may be shared).
+    profiler = cProfile.Profile(time.thread_time) if spec.get("profile") else None
     with MemorySampler() as memory:
         core = build(spec)
         if profiler is not None:

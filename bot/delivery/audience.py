@@ -40,6 +40,7 @@ class Audience:
         core = self.core
         try:
             await run_due_reminders(core.store, core.library, core.settings, core.clock.now())
+            self.fanout.poke()  # the rows just written go out now
         except Exception:  # the next tick retries; the column only moves forward on success
             log.exception("reminders job failed")
 

@@ -92,6 +92,8 @@ class FanOut:
         self.free.add(None, self.new_feed(None))
         self._poked = asyncio.Event()
         self._pulse: Pulse | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        store.watch(self.poke)
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._open = asyncio.Event()  # cleared while paused, in a blackout, or refused
         self._hold: str | None = "starting"
@@ -110,8 +112,9 @@ class FanOut:
         return Feed(self.store, self.clock, source, self.options.page, self.held)
 
     def poke(self) -> None:
-        """Look at broadcasts, pause and due rows now (this process queued work)."""
-        self._poked.set()
+        """Look at broadcasts, pause and due rows now (this process queued work; any thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._poked.set)
 
     async def recover(self) -> int:
         """After a crash: rows left ``sending`` become ``uncertain``; tell staff; count them."""
@@ -131,6 +134,7 @@ class FanOut:
 
     async def start(self) -> None:
         """Recover from a crash, then run the lanes, the journal and the refresher."""
+        self._loop = asyncio.get_running_loop()
         await self.recover()
         self.journal.start()
         await self.selector.refresh(self)
@@ -143,6 +147,7 @@ class FanOut:
     async def stop(self) -> None:
         """Stop taking rows, let requests in flight finish and record them, then return."""
         self._stopping = True
+        self.store.unwatch(self.poke)
         self._open.set()
         for task in self._loops:
             task.cancel()
@@ -216,6 +221,8 @@ class FanOut:
 
     def _recorded(self, outcomes: Sequence[Outcome]) -> None:
         self.held.difference_update(o.id for o in outcomes if o.status != DeliveryStatus.PENDING)
+        if not self.held:  # the last outcome is written: finish the broadcast now
+            self._poked.set()
 
     async def _dispatch(self, lane: Lane) -> None:
         while not self._stopping:

@@ -114,6 +114,7 @@ def create_broadcast(
         session.flush()
         detail = {"broadcast": broadcast.id, "item": item_id, "topic": topic, "lang": lang}
         store._audit(session, actor, via, "broadcast", {**detail, "rate": rate, "paid": paid})
+    store.changed()
     return broadcast
 
 
@@ -246,6 +247,7 @@ def cancel_broadcast(
             .values(status=DeliveryStatus.SKIPPED, error=f"cancelled by {actor}", updated_at=now)
         )
         store._audit(session, actor, via, "cancel-broadcast", {"broadcast": broadcast_id})
+    store.changed()
     return broadcast
 
 

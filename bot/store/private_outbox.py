@@ -173,6 +173,23 @@ def _record(connection: Connection, outcomes: Sequence[Outcome], now: datetime) 
             )
 
 
+_CLAIM = (
+    update(MESSAGES)
+    .where(
+        MESSAGES.c.id.in_(bindparam("ids", expanding=True)),
+        # ``status || ''``: not a column SQLite can search, so it finds the ids by primary key
+        # instead of walking every pending row through the status index (a scan per round).
+        MESSAGES.c.status.concat("") == DeliveryStatus.PENDING.value,
+    )
+    .values(
+        status=DeliveryStatus.SENDING,
+        attempts=MESSAGES.c.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(MESSAGES.c.id)
+)
+
+
 def claim_messages(connection: Connection, ids: Sequence[int], now: datetime) -> set[int]:
     """Mark the still pending messages among ``ids`` as sending; return those claimed.
 
@@ -182,16 +199,7 @@ def claim_messages(connection: Connection, ids: Sequence[int], now: datetime) ->
     """
     claimed: set[int] = set()
     for chunk in _chunks(ids):
-        result = connection.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.id.in_(chunk), MESSAGES.c.status == DeliveryStatus.PENDING)
-            .values(
-                status=DeliveryStatus.SENDING,
-                attempts=MESSAGES.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(MESSAGES.c.id)
-        )
+        result = connection.execute(_CLAIM, {"ids": list(chunk), "now": now})
         claimed.update(result.scalars())
     return claimed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,20 @@ class Store:
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
         self.migrated: tuple[str | None, str | None] | None = None  # set by upgrade()
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) after this process queues work or pauses."""
+        self._watchers.append(callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        if callback in self._watchers:
+            self._watchers.remove(callback)
+
+    def changed(self) -> None:
+        """Tell the watchers that broadcasts, the pause or the outbox changed."""
+        for callback in list(self._watchers):
+            callback()
 
     def upgrade(self) -> None:
         """Bring the schema up to date; ``migrated`` tells from and to which revision."""
@@ -61,6 +76,7 @@ class Store:
             state.changed_at = at
             detail = {"reason": reason} if reason else {}
             self._audit(session, actor, via, "pause" if paused else "resume", detail, at=at)
+        self.changed()
         return True
 
     def was_paused_at(self, moment: datetime) -> bool:
