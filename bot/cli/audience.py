@@ -1,4 +1,5 @@
-"""Commands for the audience: broadcast, broadcasts, cancel-broadcast, subscribers (CSV, stats)."""
+"""Commands for the audience: broadcast (and resend-uncertain), broadcasts, cancel-broadcast,
+subscribers (CSV, stats)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,31 @@ from bot.store import Store
 from bot.store.audience import export_subscribers, import_subscribers, list_broadcasts
 from bot.store.private_outbox import status_counts
 from bot.store.subscribers import subscriber_stats
+from bot.store.uncertain import count_uncertain, requeue_uncertain
 
 POLL_SECONDS = 0.5
 STALL_HINT_SECONDS = 30.0
 MAX_PROBLEMS = 50
 
 
-@click.command()
+class ItemOrCommand(click.Group):
+    """``broadcast ITEM [OPTIONS]`` sends an item; ``broadcast COMMAND`` runs a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["send", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=ItemOrCommand)
+def broadcast() -> None:
+    """Send an item to subscribers: `broadcast ITEM [OPTIONS]` (same as `broadcast send`).
+
+    `broadcast resend-uncertain ID` queues a broadcast's uncertain recipients again.
+    """
+
+
+@broadcast.command(name="send")
 @click.argument("item_id")
 @click.option("--topic", help="Only subscribers following this topic.")
 @click.option("--lang", help="Only subscribers using this language.")
@@ -42,7 +61,7 @@ MAX_PROBLEMS = 50
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait", is_flag=True, help="Show progress until every recipient is done.")
 @config_option
-def broadcast(
+def send(
     item_id: str,
     topic: str | None,
     lang: str | None,
@@ -81,10 +100,43 @@ def broadcast(
         _follow(app.store, created.id, plan.recipients)
 
 
-def _confirmed() -> bool:
+@broadcast.command(name="resend-uncertain")
+@click.argument("broadcast_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@config_option
+def resend_uncertain(broadcast_id: int, yes: bool, config_path: str | None) -> None:
+    """Queue BROADCAST_ID's uncertain recipients again (the running worker sends them).
+
+    Uncertain means the request left but its answer never came: Telegram may have delivered
+    the message already, so some of these people may get it twice.
+    """
+    app = core(config_path)
+    try:
+        count = count_uncertain(app.store, broadcast_id)
+    except BroadcastError as exc:
+        fail(str(exc))
+    if not count:
+        fail(f"broadcast {broadcast_id} has no uncertain recipients; nothing to re-send", 1)
+    click.echo(
+        f"Broadcast {broadcast_id}: {count} uncertain recipients. Telegram may already have "
+        "delivered the message to some of them; they would get it twice."
+    )
+    if not yes and not _confirmed("Re-send to them?"):
+        sys.exit(1)
+    try:
+        requeued = requeue_uncertain(app.store, broadcast_id, actor(), "cli", app.clock.now())
+    except BroadcastError as exc:
+        fail(str(exc))
+    click.echo(
+        f"broadcast {broadcast_id}: {requeued} recipients queued again; "
+        "the worker (`campaign-bot run`) sends them"
+    )
+
+
+def _confirmed(question: str = "Send it?") -> bool:
     """Ask staff to confirm; without an answer (no terminal, end of input) nothing is sent."""
     try:
-        if click.confirm("Send it?", default=False):
+        if click.confirm(question, default=False):
             return True
     except click.Abort:
         click.echo(
