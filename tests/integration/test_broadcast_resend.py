@@ -1,4 +1,4 @@
-"""`campaign-bot broadcast resend-uncertain ID`: staff re-send a broadcast's uncertain recipients."""
+"""`campaign-bot broadcast resend-uncertain ID`: re-send a broadcast's uncertain recipients."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ def finished_with_uncertain(store: Store) -> int:
                 .values(status=status, attempts=1, error="timed out after sending")
             )
         connection.execute(
-            update(get_broadcast(store, broadcast_id).__table__)  # type: ignore[arg-type]
-            .values(status=BroadcastStatus.DONE, finished_at=now)
+            update(get_broadcast(store, broadcast_id).__table__).values(  # type: ignore[arg-type]
+                status=BroadcastStatus.DONE, finished_at=now
+            )
         )
     return broadcast_id
 
@@ -107,8 +108,9 @@ def test_an_unknown_or_cancelled_broadcast_is_refused(db: Store) -> None:
     broadcast_id = finished_with_uncertain(db)
     with db.engine.begin() as connection:
         connection.execute(
-            update(get_broadcast(db, broadcast_id).__table__)  # type: ignore[arg-type]
-            .values(status=BroadcastStatus.CANCELLED)
+            update(get_broadcast(db, broadcast_id).__table__).values(  # type: ignore[arg-type]
+                status=BroadcastStatus.CANCELLED
+            )
         )
     cancelled = run("broadcast", "resend-uncertain", str(broadcast_id), "--yes")
     assert cancelled.exit_code == 2 and "was cancelled" in cancelled.stderr
