@@ -343,7 +343,9 @@ async def test_the_free_rate_is_kept_and_paid_mode_asks_for_a_paid_broadcast(
     free = harness.queue("a-share", rate=20)
     await harness.finished(free)
     times = send_times(fake_api)
-    assert (times[-1] - times[0]) >= 11 / 20 * 0.9  # 12 messages at 20/s: 0.55 s
+    # 12 messages at 20/s: 0.55 s. The exact spacing is a unit test of the pacer on a fake
+    # clock; here, on a machine other jobs share, only that they were paced at all.
+    assert (times[-1] - times[0]) >= 11 / 20 * 0.6
     assert all("allow_paid_broadcast" not in sent.params for sent in fake_api.sent_messages())
 
     fake_api.reset()

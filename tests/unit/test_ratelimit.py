@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import random
+
 from bot.delivery.ratelimit import CATCH_UP, Pacer
 
 
@@ -80,3 +82,72 @@ def test_a_burst_of_429_answers_slows_the_rate_once() -> None:
     clock.now += 2.0
     pacer.penalize(1.0)  # a new episode
     assert pacer.rate == 49.0 and pacer.penalties == 2
+
+
+def most_in_one_second(times: list[float]) -> int:
+    return max(len([t for t in times if start <= t < start + 1.0]) for start in times)
+
+
+def test_twelve_messages_at_20_per_second_span_eleven_intervals() -> None:
+    clock = Clock()
+    pacer = Pacer(20.0, clock)
+    times = grants_within(pacer, clock, 10.0)[:12]
+    # The first grant may come a quarter interval early (catch-up), never more.
+    assert times[-1] - times[0] >= 11 / 20 - 0.25 / 20 - 1e-9
+    gaps = [round(b - a, 9) for a, b in itertools.pairwise(times)]
+    assert set(gaps[1:]) == {0.05}
+
+
+def leave_late(pacer: Pacer, clock: Clock, count: int, late: list[float]) -> list[float]:
+    """Grant ``count`` requests; each leaves ``late[i]`` seconds after its grant (its claim's
+    commit), while the next grants go on. Return the departure times."""
+    departures: list[float] = []
+    leaving: list[float] = []  # departure times of granted requests, not left yet
+    for index in range(count):
+        wait = pacer.delay()
+        while leaving and min(leaving) <= clock.now + wait:  # a commit lands first
+            clock.now = max(clock.now, min(leaving))
+            leaving.remove(min(leaving))
+            pacer.departed()
+            departures.append(clock.now)
+            wait = pacer.delay()
+        clock.now += wait
+        pacer.take()
+        leaving.append(clock.now + late[index % len(late)])
+    for moment in sorted(leaving):
+        clock.now = max(clock.now, moment)
+        pacer.departed()
+        departures.append(clock.now)
+    return departures
+
+
+def test_commits_that_bunch_departures_never_put_31_requests_in_a_second_at_29_4() -> None:
+    chance = random.Random(7)
+    late = [chance.choice((0.001, 0.002, 0.020, 0.050)) for _ in range(97)]
+    clock = Clock()
+    pacer = Pacer(29.4, clock)
+    departures = leave_late(pacer, clock, 600, late)
+    assert most_in_one_second(departures) <= 30
+    # Bunching costs almost nothing: the rate stays near 29.4/s.
+    assert len(departures) / (departures[-1] - departures[0]) >= 29.4 * 0.97
+
+
+def test_a_stalled_database_does_not_release_a_burst_above_the_window() -> None:
+    clock = Clock()
+    pacer = Pacer(960.0, clock)
+    # Every 500th claim waits 0.3 s for a slow commit (selection holding the database).
+    late = [0.002] * 499 + [0.3]
+    departures = leave_late(pacer, clock, 5000, late)
+    assert most_in_one_second(departures) <= pacer.limit
+    assert pacer.limit <= 980  # under a cap of 1000
+
+
+def test_a_request_that_never_leaves_frees_its_place_in_the_window() -> None:
+    clock = Clock()
+    pacer = Pacer(5.0, clock)
+    for _ in range(pacer.limit):
+        clock.now += pacer.delay()
+        pacer.take()
+        pacer.unused()  # its claim failed: nothing left
+    clock.now += pacer.delay()
+    assert pacer.delay() <= 1 / 5.0  # not held for a whole WINDOW
