@@ -13,10 +13,14 @@ from bot.config import Settings
 from bot.delivery.outbox import Outbox
 from bot.schedule.planner import Planner
 from bot.schedule.triggers import make_trigger
+from bot.store.due import next_posting_work
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# The poll job runs a full tick only when a post or delivery is due (one small query says),
+# and at least this often anyway: for a firing a rule job missed, whatever else changed.
+FULL_TICK_SECONDS = 15.0
 
 
 class Worker:
@@ -32,9 +36,20 @@ class Worker:
         self.extra_jobs: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         # Run first in every tick (the library reload: a retraction counts from this tick).
         self.before_tick: list[Callable[[], Awaitable[None]]] = []
+        self._full_tick_at = 0.0
+
+    async def poll(self) -> None:
+        """The poll job: a full tick if work is due or the last one is old, else nothing."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._full_tick_at < FULL_TICK_SECONDS:
+            due = await asyncio.to_thread(next_posting_work, self.outbox.store)
+            if due is None or due > self.outbox.clock.now():
+                return
+        await self.tick()
 
     async def tick(self) -> None:
         """Write posts for due firings, dispatch due posts, send ready deliveries."""
+        self._full_tick_at = asyncio.get_running_loop().time()
         async with self._lock:
             try:
                 for hook in self.before_tick:
@@ -62,7 +77,7 @@ class Worker:
                     misfire_grace_time=None,
                 )
         scheduler.add_job(
-            self.tick,
+            self.poll,
             IntervalTrigger(seconds=POLL_SECONDS),
             id="poll",
             coalesce=True,
