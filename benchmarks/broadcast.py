@@ -24,6 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.idle import run_idle  # noqa: E402
+from benchmarks.idle import table as idle_table  # noqa: E402
 from benchmarks.subscribers import fill_subscribers  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
@@ -200,6 +202,12 @@ def main() -> None:
     )
     parser.add_argument("--only", help="Run only scenarios whose name contains this.")
     parser.add_argument(
+        "--idle-subscribers", type=int, default=100_000, help="Subscribers of the idle run."
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=60.0, help="Idle run length (0: skip it)."
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="Profile each bot process (cProfile; slows it down) and write DIR/<run>.prof.",
@@ -225,7 +233,15 @@ def main() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    print(table(results))
+        idle = []
+        if args.idle_seconds > 0 and (not args.only or args.only in "idle worker"):
+            print("running: idle worker ...", file=sys.stderr, flush=True)
+            idle.append(run_idle(Path(folder), args.idle_subscribers, args.idle_seconds))
+    if results:
+        print(table(results))
+    if idle:
+        print()
+        print(idle_table(idle))
 
 
 if __name__ == "__main__":
