@@ -153,6 +153,7 @@ class FanOut:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self.selector.stop()
+        await self.journal.stop_claims()  # a round in flight may still start its requests
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.journal.close()

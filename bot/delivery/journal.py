@@ -56,6 +56,9 @@ class Journal(Generic[T]):
         self._outcomes: list[Outcome] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._refusing = False  # no new claims (shutting down); outcomes still written
+        self._between_rounds = asyncio.Event()
+        self._between_rounds.set()
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
 
@@ -64,7 +67,7 @@ class Journal(Generic[T]):
 
     def claim(self, row_id: int, job: T) -> None:
         """Queue ``row_id`` to be marked sending; ``on_claim(job, ...)`` follows its round."""
-        if self._closing:
+        if self._closing or self._refusing:
             self.on_claim(job, False)
             return
         self._claims.append((row_id, job))
@@ -78,6 +81,14 @@ class Journal(Generic[T]):
     @property
     def backlog(self) -> int:
         return len(self._claims) + len(self._outcomes)
+
+    async def stop_claims(self) -> None:
+        """Refuse claims from now on; wait for a round in flight (its claims may start)."""
+        self._refusing = True
+        queued, self._claims = self._claims, []
+        for _, job in queued:
+            self.on_claim(job, False)
+        await self._between_rounds.wait()
 
     async def close(self) -> None:
         """Write everything queued, refuse new claims, and stop the writer."""
@@ -100,7 +111,11 @@ class Journal(Generic[T]):
             if (wait := last + ROUND_GAP - loop.time()) > 0 and not self._closing:
                 await asyncio.sleep(wait)
             last = loop.time()
-            await self._round()
+            self._between_rounds.clear()
+            try:
+                await self._round()
+            finally:
+                self._between_rounds.set()
             if self._claims or self._outcomes or self._closing:
                 self._wake.set()
 
