@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from bot.config import parse_duration
 from bot.delivery.broadcasts import FREE_LIMIT, PAID_LIMIT, progress_lines
-from bot.delivery.fanout import FanOut, FanOutOptions
+from bot.delivery.fanout import FanOut
 from bot.delivery.notify import Notifier
 from bot.delivery.private import Keyboard, PrivateSender
 from bot.delivery.selection import Selector
+from bot.delivery.tuning import FanOutOptions
 from bot.schedule.reminders import Translate, reminder_buttons, reschedule, run_due_reminders
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.channels.base import ErrorKind
@@ -22,35 +22,17 @@ from bot.clock import Clock
 from bot.delivery.feeds import Feed, Lane
 from bot.delivery.journal import Journal
 from bot.delivery.notify import Notifier
-from bot.delivery.outcomes import Decision, RetryPolicy, after_error, final, sent
+from bot.delivery.outcomes import Decision, after_error, final, sent
 from bot.delivery.private import Keyboard, PrivateSender, RecipientError
 from bot.delivery.ratelimit import ChatSpacing, Pacer
 from bot.delivery.selection import Selector
+from bot.delivery.tuning import FanOutOptions as FanOutOptions
 from bot.store import DeliveryStatus, Store
 from bot.store.private_outbox import FeedRow, Outcome, Pulse, recover_sending
 from bot.store.subscribers import migrate_chat
 
 log = logging.getLogger(__name__)
 KeyboardFor = Callable[[str, str], Keyboard | None]
-
-
-@dataclass(frozen=True)
-class FanOutOptions:
-    """Tuning; the defaults suit production, tests shorten the waits."""
-
-    rate: float = 25.0  # free lane (reminders and free broadcasts), messages/s
-    paid_rate: float = 1000.0  # paid lane, when a paid broadcast names no rate
-    concurrency: int = 200  # requests in flight at most
-    page: int = 500  # rows read from the database at a time
-    selection_batch: int = 20_000  # subscribers looked at per selection transaction
-    refresh: float = 0.5  # seconds between looks at broadcasts, pause and blackouts, when busy
-    # When idle, one small query this often notices work other processes queued (a broadcast
-    # from the CLI, a resume, rows due for a retry); work queued in this process wakes it
-    # at once (``poke``).
-    poll: float = 2.0
-    rescan: float = 1.0  # seconds before a busy fan-out reads an exhausted feed again
-    db_retry: float = 1.0  # seconds before a lane tries again after a database error
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(slots=True)
