@@ -176,7 +176,7 @@ class FanOut:
                     await self.selector.refresh(self)
                     self._rescan(0.0 if poked else self.options.rescan)
                 else:
-                    self.selector.follow_blackouts(self, self._pulse)
+                    await self.selector.follow_blackouts(self, self._pulse)
                 if self.is_idle():
                     self._drained.set()
             except Exception:  # the next refresh retries; sending goes on meanwhile

@@ -110,10 +110,11 @@ class Selector:
         """The small look an idle fan-out takes for work queued by other processes."""
         return await asyncio.to_thread(pulse, self.store, ACTIVE_BROADCAST)
 
-    def follow_blackouts(self, fanout: FanOut, last: Pulse | None) -> None:
-        """Hold or release the fan-out at a blackout's edges, without a query."""
+    async def follow_blackouts(self, fanout: FanOut, last: Pulse | None) -> None:
+        """Hold or release the fan-out at a blackout's edges (configured or stored)."""
         paused = last is not None and last.paused
-        reason = blackout_reason(self.settings, self.clock.now())
+        now = self.clock.now()
+        reason = await asyncio.to_thread(blackout_reason, self.settings, now, self.store)
         fanout.hold("the campaign is paused" if paused else reason)
 
     async def refresh(self, fanout: FanOut) -> None:
