@@ -64,6 +64,7 @@ def run_idle(
             DATABASE_URL=url,
             TELEGRAM_BOT_TOKEN=TOKEN,
             TELEGRAM_API_BASE_URL=root,
+            PORT="0",  # any free port for the worker's HTTP server
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
