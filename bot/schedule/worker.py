@@ -39,13 +39,21 @@ class Worker:
         self._full_tick_at = 0.0
 
     async def poll(self) -> None:
-        """The poll job: a full tick if work is due or the last one is old, else nothing."""
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._full_tick_at < FULL_TICK_SECONDS:
-            due = await asyncio.to_thread(next_posting_work, self.outbox.store)
-            if due is None or due > self.outbox.clock.now():
+        """The poll job: the before-tick hooks (cheap when nothing changed: a retraction still
+        counts within a second), then a full tick if work is due or the last one is old."""
+        if asyncio.get_running_loop().time() - self._full_tick_at >= FULL_TICK_SECONDS:
+            await self.tick()
+            return
+        async with self._lock:
+            try:
+                for hook in self.before_tick:
+                    await hook()
+                due = await asyncio.to_thread(next_posting_work, self.outbox.store)
+            except Exception:  # the next poll retries
+                log.exception("publishing poll failed")
                 return
-        await self.tick()
+        if due is not None and due <= self.outbox.clock.now():
+            await self.tick()
 
     async def tick(self) -> None:
         """Write posts for due firings, dispatch due posts, send ready deliveries."""

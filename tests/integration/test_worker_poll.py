@@ -63,11 +63,18 @@ def schedule_post(store: Store, due: datetime) -> None:
 async def test_the_poll_runs_a_round_only_when_a_post_is_due(store: Store) -> None:
     now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
     worker = CountingWorker(OutboxStub(store, FixedClock(now)))
+    looks: list[int] = []
+
+    async def library_check() -> None:  # the library reload: a retraction counts at once
+        looks.append(1)
+
+    worker.before_tick.append(library_check)
     await worker.poll()  # the first poll: no round yet, so one now
     assert worker.ticks == 1
     for _ in range(5):
         await worker.poll()
     assert worker.ticks == 1  # nothing due: one small query each, no round
+    assert len(looks) == 5  # but the library is looked at every time
 
     schedule_post(store, now + timedelta(minutes=5))
     await worker.poll()
