@@ -85,6 +85,9 @@ class _Counters:
     errors_5xx: int = 0
     timeouts: int = 0
     duplicates: int = 0
+    polls_open: int = 0  # getUpdates requests being answered now
+    max_concurrent_polls: int = 0
+    poll_conflicts: int = 0  # polls answered 409 because another one came in
     per_chat: Counter[int] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)
 
@@ -285,6 +288,8 @@ class FakeBotAPI:
             "errors_5xx": counters.errors_5xx,
             "timeouts": counters.timeouts,
             "duplicates": counters.duplicates,
+            "max_concurrent_polls": counters.max_concurrent_polls,
+            "poll_conflicts": counters.poll_conflicts,
             "chats": len(counters.per_chat),
             "max_per_chat": max(counters.per_chat.values(), default=0),
             "per_chat": {str(chat): count for chat, count in counters.per_chat.items()},
@@ -643,6 +648,20 @@ class FakeBotAPI:
         }
 
     async def _get_updates(self, params: Params, call: Call) -> Any:
+        # Two pollers at once is what Telegram refuses (409): count how many were ever open.
+        counters = self._counters
+        counters.polls_open += 1
+        counters.max_concurrent_polls = max(counters.max_concurrent_polls, counters.polls_open)
+        try:
+            return await self._long_poll(params)
+        except ApiError as error:
+            if error.status == 409 and "terminated" in error.description:
+                counters.poll_conflicts += 1
+            raise
+        finally:
+            counters.polls_open -= 1
+
+    async def _long_poll(self, params: Params) -> Any:
         if self.webhook.get("url"):
             raise ApiError(
                 409,
