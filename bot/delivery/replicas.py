@@ -35,6 +35,9 @@ PACER = "pacer"  # the fan-out's bot-wide send rate
 # Clocks of the hosts may differ this much: a process stops claiming this long before the
 # others could see its lease run out.
 SKEW = 1.0
+# A duty released by a clean stop passes on this much later: a long poll the stopping process
+# abandoned is still open on Telegram's side until its timeout (5 s) runs out.
+LINGER = 6.0
 TakeOver = Callable[[datetime | None], Awaitable[int]]
 
 
@@ -79,6 +82,9 @@ class ReplicaOptions:
     """Timing; tests shorten it."""
 
     lease: float = 15.0  # seconds without a heartbeat before a process counts as dead
+    # Seconds a duty stays with a silent holder: with a renewal every ``beat``, another
+    # process takes over at most duty_lease + beat after the holder died (14 s).
+    duty_lease: float = 12.0
     beat: float = 2.0  # seconds between heartbeats (and duty renewals, and takeover passes)
 
 
@@ -138,7 +144,7 @@ class Replica:
         held = self.held.get(duty)
         if held is None or not self.may_send():
             return False
-        return self._monotonic() - held[0] + for_seconds < self.options.lease - SKEW
+        return self._monotonic() - held[0] + for_seconds < self.options.duty_lease - SKEW
 
     def alive_since(self) -> datetime | None:
         """Claims need a heartbeat this recent (the others' horizon, less the margin)."""
@@ -187,8 +193,9 @@ class Replica:
         self._task = self._takeover = None
         self._beat_at = None
         self.held.clear()
+        release = self.clock.now() + timedelta(seconds=LINGER)
         try:
-            await asyncio.to_thread(unregister, self.store, self.identity)
+            await asyncio.to_thread(unregister, self.store, self.identity, release)
         except Exception as exc:  # the others take over after the lease
             log.warning("could not unregister this process: %s", exc)
 
@@ -248,8 +255,9 @@ class Replica:
 
     async def _take_duties(self, started: float) -> None:
         for duty in self.duties:
+            lease = timedelta(seconds=self.options.duty_lease)
             grant = await asyncio.to_thread(
-                take_duty, self.store, duty, self.identity, self.clock.now(), self.lease
+                take_duty, self.store, duty, self.identity, self.clock.now(), lease
             )
             had = duty in self.held
             if grant is None:

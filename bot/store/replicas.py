@@ -75,14 +75,12 @@ def forget_others(store: Store, identity: str) -> list[str]:
         )
 
 
-def unregister(store: Store, identity: str) -> None:
-    """Remove this process (a clean stop) and release the duties it holds."""
+def unregister(store: Store, identity: str, release_at: datetime) -> None:
+    """Remove this process (a clean stop); the duties it holds pass on at ``release_at``."""
     with store.sessions.begin() as session:
         session.execute(delete(PROCESSES).where(PROCESSES.c.id == identity))
         session.execute(
-            update(DUTIES)
-            .where(DUTIES.c.holder == identity)
-            .values(expires_at=DUTIES.c.renewed_at)
+            update(DUTIES).where(DUTIES.c.holder == identity).values(expires_at=release_at)
         )
 
 

@@ -189,6 +189,7 @@ class FakeBotAPI:
         app.router.add_post("/_reset", self._reset_endpoint)
         app.router.add_post("/_push", self._push_endpoint)
         app.router.add_get("/_messages", self._messages_endpoint)
+        app.router.add_post("/_fail", self._fail_endpoint)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -629,6 +630,23 @@ class FakeBotAPI:
             )
         return web.json_response(update)
 
+    async def _fail_endpoint(self, request: web.Request) -> web.Response:
+        """Inject faults into a running fake: ``{"method": "sendMessage", "status": 429,
+        "description": "...", "retry_after": 3, "times": 5}`` (see ``fail_next``)."""
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        retry_after = body.get("retry_after")
+        self.fail_next(
+            str(body["method"]),
+            int(body["status"]),
+            str(body["description"]),
+            retry_after=None if retry_after is None else int(retry_after),
+            times=int(body.get("times", 1)),
+            after=int(body.get("after", 0)),
+        )
+        return web.json_response({"ok": True})
+
     async def _messages_endpoint(self, request: web.Request) -> web.Response:
         """The messages delivered (with ``--record``), optionally to one ``chat_id`` only."""
         chat = request.query.get("chat_id")
@@ -1059,7 +1077,9 @@ def main(argv: list[str] | None = None) -> None:
         description="Run a fake Telegram Bot API on loopback. Prints READY <port> once "
         "listening; GET /_stats answers the counters as JSON, POST /_reset clears them, "
         'POST /_push {"chat_id": 1, "text": "/start"} queues a user\'s message (or '
-        '{"update": {...}}), GET /_messages[?chat_id=] lists delivered ones (with --record).',
+        '{"update": {...}}), GET /_messages[?chat_id=] lists delivered ones (with --record), '
+        'POST /_fail {"method": "sendMessage", "status": 429, "description": "...", '
+        '"retry_after": 3, "times": 5} injects faults.',
     )
     parser.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="Address.")
     parser.add_argument("--port", type=int, default=0, help="Port; 0 picks a free one.")

@@ -229,7 +229,10 @@ async def test_rows_of_no_owner_are_recovered_at_once_and_a_clean_stop_leaves_no
     assert duty_holder(store, PACER, clock.now()) == ("a", 1)
     await a.stop()
     assert live_processes(store, START - timedelta(days=1)) == []
-    assert duty_holder(store, PACER, clock.now()) is None  # released: the next one takes it now
+    # Released: the next process takes it once a poll a stopped poller left open has ended.
+    assert duty_holder(store, PACER, clock.now()) == ("a", 1)
+    clock.advance(seconds=6)
+    assert duty_holder(store, PACER, clock.now()) is None
 
 
 async def test_a_duty_has_one_holder_and_passes_on_when_it_falls_silent(
@@ -246,24 +249,25 @@ async def test_a_duty_has_one_holder_and_passes_on_when_it_falls_silent(
     assert not b.holds(POLLER) and not b.holds(PACER)
     clock.advance(seconds=2)
     await a.tick()
-    # A poll of 13 s fits the lease renewed now; one of 14 s would outlast it (less the margin).
-    assert a.holds(POLLER, for_seconds=13) and not a.holds(POLLER, for_seconds=14)
+    # A poll of 10 s fits the duty's lease (12 s) renewed now, less the margin; 11 s does not.
+    assert a.holds(POLLER, for_seconds=10) and not a.holds(POLLER, for_seconds=11)
     token = a.held[POLLER][1]
 
-    for _ in range(7):  # a freezes: it stops counting as holder before b may take over
+    for _ in range(5):  # a freezes after renewing at +2 s; until +12 s the duty stays its own
         clock.advance(seconds=2)
         await b.tick()
         await settle(b)
-        if clock.now() - START < timedelta(seconds=2 + 15):
-            assert not b.holds(POLLER)
+        assert not b.holds(POLLER)
+    assert a.holds(POLLER)
+    clock.advance(seconds=1)  # +13 s: a no longer counts as holder, a second before b may
     assert not a.holds(POLLER) and not a.holds(PACER)
     with caplog.at_level(logging.WARNING, logger="bot.delivery.replicas"):
-        clock.advance(seconds=2)
+        clock.advance(seconds=1)
         await b.tick()
         await settle(b)
     assert b.holds(POLLER) and b.holds(PACER)
     assert b.held[POLLER][1] == token + 1  # the fencing token moved on
-    assert "took over the poller duty from a (16.0 s after its last renewal" in caplog.text
+    assert "took over the poller duty from a (12.0 s after its last renewal" in caplog.text
     assert len([line for line in notices.lines if line.startswith("Replica change")]) == 2
 
     await a.tick()  # a wakes, learns it lost both duties, and does not take them back
