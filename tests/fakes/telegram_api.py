@@ -40,6 +40,8 @@ class Call:
     at: float
     token: str
     status: int | None = None
+    # Whether the client still waits for the answer (a cancelled request closes its connection).
+    connected: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class _Counters:
     errors_5xx: int = 0
     timeouts: int = 0
     duplicates: int = 0
-    polls_open: int = 0  # getUpdates requests being answered now
+    polls_open: list[Call] = field(default_factory=list)  # getUpdates being answered now
     max_concurrent_polls: int = 0
     poll_conflicts: int = 0  # polls answered 409 because another one came in
     per_chat: Counter[int] = field(default_factory=Counter)
@@ -560,7 +562,13 @@ class FakeBotAPI:
             params = await _read_params(request)
         except ValueError:
             params = {}
-        call = Call(method, params, time.monotonic(), request.match_info["token"])
+        call = Call(
+            method,
+            params,
+            time.monotonic(),
+            request.match_info["token"],
+            connected=lambda: request.transport is not None and not request.transport.is_closing(),
+        )
         if self.record:
             self.calls.append(call)
         self._counters.calls[method] += 1
@@ -667,17 +675,20 @@ class FakeBotAPI:
 
     async def _get_updates(self, params: Params, call: Call) -> Any:
         # Two pollers at once is what Telegram refuses (409): count how many were ever open.
+        # A poll whose client went away (it cancelled the request) no longer counts.
         counters = self._counters
-        counters.polls_open += 1
-        counters.max_concurrent_polls = max(counters.max_concurrent_polls, counters.polls_open)
+        counters.polls_open = [c for c in counters.polls_open if c.connected()] + [call]
+        counters.max_concurrent_polls = max(
+            counters.max_concurrent_polls, len(counters.polls_open)
+        )
         try:
             return await self._long_poll(params)
         except ApiError as error:
-            if error.status == 409 and "terminated" in error.description:
+            if error.status == 409 and "terminated" in error.description and call.connected():
                 counters.poll_conflicts += 1
             raise
         finally:
-            counters.polls_open -= 1
+            counters.polls_open = [c for c in counters.polls_open if c is not call]
 
     async def _long_poll(self, params: Params) -> Any:
         if self.webhook.get("url"):
