@@ -235,6 +235,24 @@ async def test_rows_of_no_owner_are_recovered_at_once_and_a_clean_stop_leaves_no
     assert duty_holder(store, PACER, clock.now()) is None
 
 
+async def test_on_sqlite_a_starting_process_recovers_its_crashed_predecessor_at_once(
+    store: Store,
+) -> None:
+    clock = FixedClock(START)
+    notices = Notices()
+    crashed = replica(store, clock, "crashed", notices)
+    await crashed.start()
+    (d1,), (m1,) = add_rows(store, 1)
+    assert claim(store, crashed, d1, m1) == (True, {m1})
+    clock.advance(seconds=1)  # SIGKILL, and the supervisor starts `run` again a second later
+    again = replica(store, clock, "again", notices)
+    await recover_all(store, again, notices)
+    await again.start(alone=True)  # the lock file says nobody else runs on this file
+    await again.take_over(clock.now())
+    assert statuses(store) == ({d1: "uncertain"}, {m1: "uncertain"})
+    assert [p.id for p in live_processes(store, START)] == ["again"]
+
+
 async def test_a_duty_has_one_holder_and_passes_on_when_it_falls_silent(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
