@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.store import FINAL_DELIVERY, Delivery, Message, Store
 
 HOST = socket.gethostname()[:60]
+BURST_429 = 5  # sendMessage calls answered 429 by each injected burst
 TAKEOVER = re.compile(
     r"^(\S+ \S+) WARNING bot\.delivery\.replicas: process \S+ took over the (\w+) duty from "
     r"\S+:(\d+):\S+ \(([\d.]+) s after its last renewal",
@@ -185,7 +186,8 @@ def report(
         _row("channel posts", posts),
         _row("recipients", recipients),
         "",
-        f"429 answers: {stats['rate_limited']} (injected and over the cap); "
+        f"429 answers: {stats['rate_limited']} ({BURST_429 * done['429']} injected; "
+        f"over the fake's caps: {stats['over_cap'] or 'none'}); "
         f"502 answers: {stats['errors_5xx']}; "
         f"most getUpdates at once: {stats['max_concurrent_polls']}; "
         f"409 conflicts: {stats['poll_conflicts']}",

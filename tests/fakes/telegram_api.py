@@ -92,6 +92,8 @@ class _Counters:
     poll_conflicts: int = 0  # polls answered 409 because another one came in
     per_chat: Counter[int] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)
+    # 429s of the caps (not injected): "bot" (messages/s) or the chat type (per-chat cap)
+    over_cap: Counter[str] = field(default_factory=Counter)
 
 
 class FakeBotAPI:
@@ -293,6 +295,7 @@ class FakeBotAPI:
             "duplicates": counters.duplicates,
             "max_concurrent_polls": counters.max_concurrent_polls,
             "poll_conflicts": counters.poll_conflicts,
+            "over_cap": dict(counters.over_cap),
             "chats": len(counters.per_chat),
             "max_per_chat": max(counters.per_chat.values(), default=0),
             "per_chat": {str(chat): count for chat, count in counters.per_chat.items()},
@@ -768,11 +771,13 @@ class FakeBotAPI:
             while window and window[0] <= now - 1.0:
                 window.popleft()
             if len(window) >= self.rate_cap:
+                self._counters.over_cap["bot"] += 1
                 self._too_many(window[0] + 1.0 - now)
         if self.per_chat_cap:
             last = self._chat_last.get(chat)
             gap = 1.0 / self.per_chat_cap
             if last is not None and now - last < gap:
+                self._counters.over_cap[self._chat_type(chat)] += 1
                 self._too_many(last + gap - now)
 
     def _too_many(self, wait: float) -> None:
