@@ -24,6 +24,7 @@ from bot.delivery.broadcasts import plan_broadcast, progress, start_broadcast
 from bot.delivery.replicas import PACER, POLLER
 from bot.store import FINAL_DELIVERY, Delivery, Message, Store
 from bot.store.posts import create_post
+from bot.store.private_outbox import SUBSCRIBERS
 from bot.store.replicas import duty_holder
 from tests.campaign_factory import Campaign, finding
 from tests.databases import postgres_schema
@@ -179,8 +180,6 @@ def test_three_replicas_killed_and_frozen_keep_every_guarantee(
     chats = add_subscribers(store, range(5000, 5000 + RECIPIENTS), language="en")
     reminded = chats[:REMINDED]
     with store.sessions.begin() as session:
-        from bot.store.private_outbox import SUBSCRIBERS
-
         session.execute(
             SUBSCRIBERS.update()
             .where(SUBSCRIBERS.c.chat_id.in_(reminded))
