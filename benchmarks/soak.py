@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.soak_cluster import Cluster, own_cluster  # noqa: E402
-from benchmarks.soak_report import BURST_429, Deaths, report  # noqa: E402
+from benchmarks.soak_report import BURST_429, BURST_502, Deaths, report  # noqa: E402
 
 TOKEN = "123456:SOAK-secret-token-value"
 CHANNEL = "@campaign"
@@ -197,7 +197,7 @@ def chaos(
         elif action == "429":
             fake.fail(429, "Too Many Requests: retry after 3", times=BURST_429, retry_after=3)
         elif action == "502":
-            fake.fail(502, "Bad Gateway", times=40, retry_after=None)
+            fake.fail(502, "Bad Gateway", times=BURST_502, retry_after=None)
         elif action == "db" and cluster is not None:
             cluster.restart(down=rng.uniform(3, 10))
         done.append(action)

