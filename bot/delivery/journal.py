@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.clock import Clock
-from bot.delivery.replicas import SOLO, Ownership
+from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.store import Store
 from bot.store.private_outbox import Outcome, write_round
 
@@ -101,6 +101,9 @@ class Journal:
         try:
             async with self.lock:
                 owner = self.ownership
+                # The bot-wide pace is one process's: claims need its duty and fencing token.
+                token = owner.token(PACER) if ids else None
+                fence = (PACER, token) if token is not None else None
                 claimed = await asyncio.to_thread(
                     write_round,
                     self.store,
@@ -109,6 +112,7 @@ class Journal:
                     self.clock.now(),
                     owner.identity,
                     owner.alive_since() if ids else None,
+                    fence,
                 )
         except Exception:  # the database is unreachable: keep outcomes, give claims up
             log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))

@@ -55,6 +55,8 @@ class Ownership(Protocol):
 
     def silent_since(self) -> datetime | None: ...
 
+    def token(self, duty: str) -> int | None: ...
+
 
 class Solo:
     """The only process there is (tests, one-off commands): owns nothing, holds every duty."""
@@ -72,6 +74,9 @@ class Solo:
 
     def silent_since(self) -> datetime | None:
         return None  # every row in flight is a dead process's
+
+    def token(self, duty: str) -> int | None:
+        return None  # no fencing token to check
 
 
 SOLO = Solo()
@@ -153,6 +158,12 @@ class Replica:
     def silent_since(self) -> datetime | None:
         """A process that has not beaten since then is dead."""
         return self.clock.now() - self.lease
+
+    def token(self, duty: str) -> int | None:
+        """The fencing token of ``duty`` as this process holds it (0, which no lease has, when
+        it does not): claims made under the duty check it in the database."""
+        held = self.held.get(duty)
+        return held[1] if held is not None else 0
 
     # Life cycle.
 

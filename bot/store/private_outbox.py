@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.store.models import DeliveryStatus, Message, Subscriber
-from bot.store.replicas import owner_alive, owner_dead
+from bot.store.replicas import duty_fence, owner_alive, owner_dead
 from bot.store.state import Store
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -180,15 +180,19 @@ def write_round(
     now: datetime,
     owner: str | None = None,
     alive_since: datetime | None = None,
+    duty: tuple[str, int] | None = None,
 ) -> set[int]:
     """Record outcomes, then mark ``claims`` as sending by ``owner``; return the ids claimed.
 
     One transaction. A claim succeeds only for a row still pending, so a cancelled broadcast's
     rows, or rows another process took, are never sent; with ``alive_since``, only while the
-    owner's heartbeat is that recent (a process that lost its lease claims nothing).
+    owner's heartbeat is that recent (a process that lost its lease claims nothing); with
+    ``duty`` (name, token), only while the owner holds that duty with that fencing token.
     """
     claimed: set[int] = set()
     fence = [owner_alive(owner, alive_since)] if alive_since is not None else []
+    if duty is not None:
+        fence.append(duty_fence(duty[0], owner, duty[1], now))
     with store.sessions.begin() as session:
         if outcomes:
             _record(session, outcomes, now)

@@ -29,6 +29,16 @@ def owner_dead(owner: Any, since: datetime | None) -> ColumnElement[bool]:
     return or_(owner.is_(None), ~owner_alive(owner, since))
 
 
+def duty_fence(name: str, holder: Any, token: int, now: datetime) -> ColumnElement[bool]:
+    """True while ``holder`` holds duty ``name`` with ``token`` (the fencing token)."""
+    return exists().where(
+        DUTIES.c.name == name,
+        DUTIES.c.holder == holder,
+        DUTIES.c.token == token,
+        DUTIES.c.expires_at > now,
+    )
+
+
 def register(store: Store, identity: str, host: str, pid: int, now: datetime) -> None:
     """Add this process with a fresh heartbeat (again, after it lost its lease)."""
     with store.sessions.begin() as session:

@@ -288,9 +288,17 @@ async def test_a_duty_has_one_holder_and_passes_on_when_it_falls_silent(
     assert "took over the poller duty from a (12.0 s after its last renewal" in caplog.text
     assert len([line for line in notices.lines if line.startswith("Replica change")]) == 2
 
-    await a.tick()  # a wakes, learns it lost both duties, and does not take them back
+    # a wakes. Before its next heartbeat the database refuses its claims under its old token.
+    _, (m1, m2) = add_rows(store, 2)
+    now = clock.now()
+    stale = a.held[PACER][1]
+    assert write_round(store, [m1], [], now, "a", None, (PACER, stale)) == set()
+    assert write_round(store, [m1], [], now, "b", None, (PACER, b.token(PACER) or 0)) == {m1}
+    await a.tick()  # it learns it lost both duties, and does not take them back
     assert not a.holds(POLLER) and not a.holds(PACER)
     assert duty_holder(store, POLLER, clock.now()) == ("b", token + 1)
+    assert a.token(PACER) == 0
+    assert write_round(store, [m2], [], now, "a", a.alive_since(), (PACER, 0)) == set()
 
 
 async def test_take_duty_is_a_compare_and_set(store: Store) -> None:
