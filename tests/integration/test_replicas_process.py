@@ -38,7 +38,8 @@ from tests.integration.test_fanout_support import (
     worker_env,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# Four takeovers of 12 to 15 s and a 25 s freeze: a few minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 CHANNEL = "@campaign"
 POSTS = 16
