@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.channels.base import ErrorKind
@@ -24,6 +25,7 @@ from bot.delivery.notify import Notifier
 from bot.delivery.outcomes import Decision, RetryPolicy, after_error, final, sent
 from bot.delivery.private import Keyboard, PrivateSender, RecipientError
 from bot.delivery.ratelimit import ChatSpacing, Pacer
+from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.store import DeliveryStatus, Store
 from bot.store.private_outbox import FeedRow, Outcome, recover_sending
@@ -67,8 +69,10 @@ class FanOut:
         notifier: Notifier,
         keyboard: KeyboardFor | None = None,
         options: FanOutOptions | None = None,
+        ownership: Ownership = SOLO,
     ) -> None:
         self.store = store
+        self.ownership = ownership
         self.selector = selector
         self.sender = sender
         self.clock = clock
@@ -78,8 +82,11 @@ class FanOut:
         self.held: set[int] = set()  # ids in memory: queued, deferred, in flight
         self.journal = Journal(store, clock, self._recorded)
         self.spacing = ChatSpacing()
+        self.journal.ownership = ownership
         self.free = Lane("free", Pacer(self.options.rate), paid=False)
         self.paid = Lane("paid", Pacer(self.options.paid_rate), paid=True)
+        for lane in (self.free, self.paid):  # one pacer for the bot: grants only its holder's
+            lane.pacer.gate = lambda: ownership.holds(PACER)
         self.free.feeds[None] = self.new_feed(None)
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._open = asyncio.Event()  # cleared while paused, in a blackout, or refused
@@ -99,9 +106,11 @@ class FanOut:
         options = self.options
         return Feed(self.store, self.clock, source, options.page, self.held, rescan=options.rescan)
 
-    async def recover(self) -> int:
-        """After a crash: rows left ``sending`` become ``uncertain``; tell staff; count them."""
-        counts = await asyncio.to_thread(recover_sending, self.store, self.clock.now())
+    async def recover(self, horizon: datetime | None = None) -> int:
+        """Rows left ``sending`` by a process silent since ``horizon`` (default: dead by this
+        process's lease) become ``uncertain``; tell staff; count them."""
+        since = horizon if horizon is not None else self.ownership.silent_since()
+        counts = await asyncio.to_thread(recover_sending, self.store, self.clock.now(), since)
         total = sum(counts.values())
         if total:
             where = ", ".join(

@@ -17,6 +17,7 @@ SLOWDOWN = 0.7  # a 429 multiplies the rate by this ...
 RECOVERY_STEP = 0.1  # ... and every RECOVERY_SECONDS without one adds this share of the base back
 RECOVERY_SECONDS = 10.0
 MIN_SHARE = 0.1  # never slower than this share of the configured rate
+GATE_POLL = 0.1  # seconds between looks at a closed gate
 
 
 class Pacer:
@@ -36,6 +37,8 @@ class Pacer:
         self.paused_until = 0.0
         self._changed = 0.0
         self.penalties = 0
+        # Open only while this process may pace the bot (replicas: holds the pacer duty).
+        self.gate: Callable[[], bool] = lambda: True
 
     def set_base(self, rate: float) -> None:
         """Change the configured rate (a new broadcast's ``--rate``), keeping any slowdown."""
@@ -57,10 +60,10 @@ class Pacer:
         self._tat = max(self._tat, now - catch_up, self.paused_until) + 1.0 / self.rate
 
     async def acquire(self) -> None:
-        """Wait for the next grant and take it."""
+        """Wait for the next grant (and, with a ``gate``, for the gate to open) and take it."""
         # Sleeping to a deadline, not polling a flag: a 429 meanwhile moves the deadline.
-        while (wait := self.delay()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait)
+        while (wait := self.delay()) > 0 or not self.gate():  # noqa: ASYNC110
+            await asyncio.sleep(wait or GATE_POLL)
         self.take()
 
     def penalize(self, retry_after: float) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.store.models import DeliveryStatus, Message, Subscriber
+from bot.store.replicas import duty_fence, owner_alive, owner_dead
 from bot.store.state import Store
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -173,24 +174,38 @@ def _record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> Non
 
 
 def write_round(
-    store: Store, claims: Sequence[int], outcomes: Sequence[Outcome], now: datetime
+    store: Store,
+    claims: Sequence[int],
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    owner: str | None = None,
+    alive_since: datetime | None = None,
+    duty: tuple[str, int] | None = None,
 ) -> set[int]:
-    """Record outcomes, then mark ``claims`` as sending; return the ids actually claimed.
+    """Record outcomes, then mark ``claims`` as sending by ``owner``; return the ids claimed.
 
     One transaction. A claim succeeds only for a row still pending, so a cancelled broadcast's
-    rows, or rows another process took, are never sent.
+    rows, or rows another process took, are never sent; with ``alive_since``, only while the
+    owner's heartbeat is that recent (a process that lost its lease claims nothing); with
+    ``duty`` (name, token), only while the owner holds that duty with that fencing token.
     """
     claimed: set[int] = set()
+    fence = [owner_alive(owner, alive_since)] if alive_since is not None else []
+    if duty is not None:
+        fence.append(duty_fence(duty[0], owner, duty[1], now))
     with store.sessions.begin() as session:
         if outcomes:
             _record(session, outcomes, now)
         for chunk in _chunks(claims):
             result = session.execute(
                 update(MESSAGES)
-                .where(MESSAGES.c.id.in_(chunk), MESSAGES.c.status == DeliveryStatus.PENDING)
+                .where(
+                    MESSAGES.c.id.in_(chunk), MESSAGES.c.status == DeliveryStatus.PENDING, *fence
+                )
                 .values(
                     status=DeliveryStatus.SENDING,
                     attempts=MESSAGES.c.attempts + 1,
+                    owner=owner,
                     updated_at=now,
                 )
                 .returning(MESSAGES.c.id)
@@ -199,28 +214,30 @@ def write_round(
     return claimed
 
 
-def recover_sending(store: Store, now: datetime) -> dict[int | None, int]:
-    """Turn messages left ``sending`` by a crash into ``uncertain``; count them per broadcast."""
+def recover_sending(
+    store: Store, now: datetime, silent_since: datetime | None = None
+) -> dict[int | None, int]:
+    """Turn messages left ``sending`` by a dead process into ``uncertain``; count them per
+    broadcast. A process is dead once it has not beaten since ``silent_since`` (None: every
+    process, as when the only process there can be is starting)."""
     with store.sessions.begin() as session:
-        counts = {
-            broadcast: int(count)
-            for broadcast, count in session.execute(
-                select(MESSAGES.c.broadcast_id, func.count())
-                .where(MESSAGES.c.status == DeliveryStatus.SENDING)
-                .group_by(MESSAGES.c.broadcast_id)
+        taken = session.execute(
+            update(MESSAGES)
+            .where(
+                MESSAGES.c.status == DeliveryStatus.SENDING,
+                owner_dead(MESSAGES.c.owner, silent_since),
             )
-        }
-        if counts:
-            session.execute(
-                update(MESSAGES)
-                .where(MESSAGES.c.status == DeliveryStatus.SENDING)
-                .values(
-                    status=DeliveryStatus.UNCERTAIN,
-                    error=UNCERTAIN_AFTER_RESTART,
-                    updated_at=now,
-                )
+            .values(
+                status=DeliveryStatus.UNCERTAIN,
+                error=UNCERTAIN_AFTER_RESTART,
+                updated_at=now,
             )
-    return counts
+            .returning(MESSAGES.c.broadcast_id)
+        )
+        counts: dict[int | None, int] = defaultdict(int)
+        for broadcast in taken.scalars():
+            counts[broadcast] += 1
+    return dict(counts)
 
 
 def status_counts(store: Store, broadcast_id: int | None) -> dict[str, int]:
