@@ -30,12 +30,14 @@ from bot.delivery.audience import Audience, build_audience
 from bot.delivery.notify import LogNotifier, Notifier
 from bot.delivery.outbox import Outbox
 from bot.delivery.private import ConsoleSender, PrivateSender
+from bot.delivery.replicas import PACER, POLLER, SOLO, Replica
 from bot.delivery.withdrawals import StatusWatch
 from bot.library import Library, load_library
 from bot.render import Renderer
 from bot.schedule.planner import Planner
 from bot.schedule.worker import Worker
 from bot.store import Store
+from bot.store.single import hold_sqlite
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -189,13 +191,24 @@ def _network_channel(
     raise ConfigError(f"unknown channel {name}")
 
 
-def build_telegram(core: Core, token: str) -> AnyApplication:
-    """Build the Telegram bot (supporters, staff, reminder buttons) on the aiohttp transport."""
+def build_telegram(core: Core, token: str, replica: Replica | None = None) -> AnyApplication:
+    """Build the Telegram bot (supporters, staff, reminder buttons) on the aiohttp transport;
+    with ``replica``, it polls only while holding the poller duty."""
     from bot.telegram import inline, reminder_buttons
     from bot.telegram.aiohttp_request import AiohttpRequest
     from bot.telegram.application import build_application
     from bot.telegram.i18n import Translator
+    from bot.telegram.poll_gate import GatedUpdatesRequest
     from bot.telegram.services import BotServices
+
+    updates_request = AiohttpRequest(connection_pool_size=2)
+    if replica is not None:
+        gate = replica
+
+        def may_poll(seconds: float) -> bool:
+            return gate.holds(POLLER, for_seconds=seconds)
+
+        updates_request = GatedUpdatesRequest(may_poll, connection_pool_size=2)
 
     services = BotServices(
         core.settings, core.library, core.renderer, core.store, core.clock, Translator()
@@ -205,7 +218,7 @@ def build_telegram(core: Core, token: str) -> AnyApplication:
         env("TELEGRAM_API_BASE_URL"),
         services,
         request=AiohttpRequest(connection_pool_size=64),
-        updates_request=AiohttpRequest(connection_pool_size=2),
+        updates_request=updates_request,
         extra=[reminder_buttons.register, inline.register],
     )
 
@@ -238,6 +251,7 @@ class Runtime:
     worker: Worker
     audience: Audience | None = None
     telegram: AnyApplication | None = None
+    replica: Replica | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -247,8 +261,11 @@ def build_runtime(
     notifier: Notifier,
     *,
     sender: PrivateSender | None = None,
+    replica: Replica | None = None,
 ) -> Runtime:
-    """The worker; with ``sender`` also reminders and broadcasts to supporters' private chats."""
+    """The worker; with ``sender`` also reminders and broadcasts to supporters' private chats;
+    with ``replica``, work in flight is owned by this process among replicas."""
+    ownership = replica or SOLO
     planner = Planner(core.settings, core.library, core.store, core.clock)
     outbox = Outbox(
         settings=core.settings,
@@ -258,15 +275,20 @@ def build_runtime(
         channels=channels,
         clock=core.clock,
         notifier=notifier,
+        ownership=ownership,
     )
     worker = Worker(core.settings, planner, outbox)
     watch = StatusWatch(core.library, core.store, core.clock, notifier)
     worker.before_tick.append(watch.check)
     audience = None
     if sender is not None:
-        audience = build_audience(core, sender, notifier)
+        audience = build_audience(core, sender, notifier, ownership=ownership)
         worker.extra_jobs.extend(audience.jobs)
-    return Runtime(core, channels, notifier, worker, audience)
+    if replica is not None:
+        replica.takeovers.append(outbox.recover)
+        if audience is not None:
+            replica.takeovers.append(audience.fanout.recover)
+    return Runtime(core, channels, notifier, worker, audience, replica=replica)
 
 
 async def learn_limits(renderer: Renderer, channels: dict[str, Channel]) -> None:
@@ -288,6 +310,10 @@ async def serve(runtime: Runtime) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stop_event.set)
+    if runtime.replica is not None:
+        sqlite = runtime.core.store.engine.dialect.name == "sqlite"
+        await runtime.replica.start(alone=sqlite)  # SQLite: the lock file made it the only one
+        runtime.replica.launch()
     web_server = build_web_server(runtime)
     await web_server.start()
     if runtime.telegram is not None:
@@ -336,6 +362,8 @@ async def serve(runtime: Runtime) -> None:
             await stop(runtime.telegram)
         for channel in runtime.channels.values():
             await channel.close()
+        if runtime.replica is not None:
+            await runtime.replica.stop()
         runtime.core.store.close()
 
 
@@ -372,9 +400,14 @@ def build_web_server(runtime: Runtime) -> WebServer:
 def run(config_path: str | None, *, dry_run: bool) -> None:
     """Build everything and run the worker (the Procfile's process)."""
     prefer_ptb_timedelta()
+    lock = hold_sqlite(database_url())  # held until the process ends
     core = build_core(config_path)
     token = env("TELEGRAM_BOT_TOKEN")
     telegram = None
+    polling = bool(token) and not dry_run and not env("TELEGRAM_WEBHOOK_URL")
+    # In webhook mode every replica takes updates; long polling is one process's duty.
+    duties = [PACER, POLLER] if polling else [PACER]
+    replica = Replica(core.store, core.clock, LogNotifier(), duties=duties)
     notifier: Notifier = LogNotifier()
     # Reminders and broadcasts go to supporters' chats; in a dry run they are printed.
     sender: PrivateSender = ConsoleSender()
@@ -383,15 +416,20 @@ def run(config_path: str | None, *, dry_run: bool) -> None:
         from bot.telegram.redaction import install_token_redaction
 
         install_token_redaction(token)
-        telegram = build_telegram(core, token)
+        telegram = build_telegram(core, token, replica)
         notifier = TelegramNotifier(telegram.bot, core.settings.staff)
+        replica.notifier = notifier
         sender = build_private_sender(token)
     bot = telegram.bot if telegram is not None else None
     channels = build_channels(core.settings, core.store, dry_run=dry_run, bot=bot)
     if all(isinstance(c, ConsoleChannel) for c in channels.values()):
         log.info("dry run: posts are printed here, not published")
-    runtime = build_runtime(core, channels, notifier, sender=sender)
+    runtime = build_runtime(core, channels, notifier, sender=sender, replica=replica)
     if telegram is not None and runtime.audience is not None:
         connect_audience(telegram, runtime.audience)
     runtime.telegram = telegram
-    asyncio.run(serve(runtime))
+    try:
+        asyncio.run(serve(runtime))
+    finally:
+        if lock is not None:
+            lock.close()

@@ -12,6 +12,7 @@ from bot.delivery.broadcasts import FREE_LIMIT, PAID_LIMIT, progress_lines
 from bot.delivery.fanout import FanOut
 from bot.delivery.notify import Notifier
 from bot.delivery.private import Keyboard, PrivateSender
+from bot.delivery.replicas import SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.delivery.tuning import FanOutOptions
 from bot.schedule.reminders import Translate, reminder_buttons, reschedule, run_due_reminders
@@ -70,6 +71,7 @@ def build_audience(
     *,
     translate: Translate | None = None,
     options: FanOutOptions | None = None,
+    ownership: Ownership = SOLO,
 ) -> Audience:
     """Build the fan-out on ``sender`` (reminders get Done/Snooze/Stop buttons)."""
     if translate is None:
@@ -105,5 +107,6 @@ def build_audience(
         notifier=notifier,
         keyboard=keyboard,
         options=options,
+        ownership=ownership,
     )
     return Audience(core, fanout)

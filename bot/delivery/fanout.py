@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.channels.base import ErrorKind
@@ -25,6 +26,7 @@ from bot.delivery.notify import Notifier
 from bot.delivery.outcomes import Decision, after_error, final, sent
 from bot.delivery.private import Keyboard, PrivateSender, RecipientError
 from bot.delivery.ratelimit import ChatSpacing, Pacer
+from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.delivery.tuning import FanOutOptions as FanOutOptions
 from bot.store import DeliveryStatus, Store
@@ -58,8 +60,10 @@ class FanOut:
         notifier: Notifier,
         keyboard: KeyboardFor | None = None,
         options: FanOutOptions | None = None,
+        ownership: Ownership = SOLO,
     ) -> None:
         self.store = store
+        self.ownership = ownership
         self.selector = selector
         self.sender = sender
         self.clock = clock
@@ -69,8 +73,13 @@ class FanOut:
         self.held: set[int] = set()  # ids in memory: queued, deferred, in flight
         self.journal: Journal[Job] = Journal(store, clock, self._claimed, self._recorded)
         self.spacing = ChatSpacing()
+        self.journal.ownership = ownership
         self.free = Lane("free", Pacer(self.options.rate), paid=False)
         self.paid = Lane("paid", Pacer(self.options.paid_rate), paid=True)
+        for lane in (self.free, self.paid):  # one pacer for the bot: grants only its holder's
+            pacer = lane.pacer
+            if isinstance(pacer, Pacer):
+                pacer.gate = lambda: ownership.holds(PACER)
         self.free.add(None, self.new_feed(None))
         self._poked = asyncio.Event()
         self._pulse: Pulse | None = None
@@ -98,9 +107,11 @@ class FanOut:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._poked.set)
 
-    async def recover(self) -> int:
-        """After a crash: rows left ``sending`` become ``uncertain``; tell staff; count them."""
-        counts = await asyncio.to_thread(recover_sending, self.store, self.clock.now())
+    async def recover(self, horizon: datetime | None = None) -> int:
+        """Rows left ``sending`` by a process silent since ``horizon`` (default: dead by this
+        process's lease) become ``uncertain``; tell staff; count them."""
+        since = horizon if horizon is not None else self.ownership.silent_since()
+        counts = await asyncio.to_thread(recover_sending, self.store, self.clock.now(), since)
         total = sum(counts.values())
         if total:
             where = ", ".join(

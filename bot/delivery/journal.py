@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from bot.clock import Clock
+from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.store import Store
 from bot.store.private_outbox import Outcome, write_round
 
@@ -63,6 +64,7 @@ class Journal(Generic[T]):
         self._between_rounds.set()
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
+        self.ownership: Ownership = SOLO  # whose claims these are
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal")
@@ -133,8 +135,19 @@ class Journal(Generic[T]):
         ids = [row_id for row_id, _ in claims]
         try:
             async with self.lock:
+                owner = self.ownership
+                # The bot-wide pace is one process's: claims need its duty and fencing token.
+                token = owner.token(PACER) if ids else None
+                fence = (PACER, token) if token is not None else None
                 claimed = await asyncio.to_thread(
-                    write_round, self.store, ids, outcomes, self.clock.now()
+                    write_round,
+                    self.store,
+                    ids,
+                    outcomes,
+                    self.clock.now(),
+                    owner.identity,
+                    owner.alive_since() if ids else None,
+                    fence,
                 )
         except Exception:  # the database is unreachable: keep outcomes, give claims up
             log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))

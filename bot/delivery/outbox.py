@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from bot.channels import Channel, ChannelError, ErrorKind, Outgoing, ReplyTarget
 from bot.clock import Clock
 from bot.config import Settings, parse_duration
 from bot.delivery.notify import Notifier
+from bot.delivery.replicas import SOLO, Ownership
 from bot.library import Library
 from bot.render import RULES, Rendered, Renderer, RenderError
 from bot.render.threads import split_thread
@@ -53,8 +55,10 @@ class Outbox:
         channels: Mapping[str, Channel],
         clock: Clock,
         notifier: Notifier,
+        ownership: Ownership = SOLO,
     ) -> None:
         self.settings = settings
+        self.ownership = ownership
         self.library = library
         self.renderer = renderer
         self.store = store
@@ -63,13 +67,17 @@ class Outbox:
         self.notifier = notifier
         self.grace = parse_duration(settings.schedule.misfire_grace)
 
-    async def recover(self) -> None:
-        """After a crash: deliveries left ``sending`` become ``uncertain``, and staff are told."""
-        for row in recover_interrupted(self.store):
+    async def recover(self, horizon: datetime | None = None) -> int:
+        """Deliveries left ``sending`` by a process silent since ``horizon`` (default: dead by
+        this process's lease) become ``uncertain``, and staff are told; count them."""
+        since = horizon if horizon is not None else self.ownership.silent_since()
+        rows = await asyncio.to_thread(recover_interrupted, self.store, since)
+        for row in rows:
             await self.notifier.notify_staff(
                 f"Delivery {row.id} ({row.item_id} on {row.target}, {row.lang}) is uncertain: "
                 "the bot stopped while sending it. Check the channel; it will not be re-sent."
             )
+        return len(rows)
 
     def blackout(self, now: datetime) -> str | None:
         for window in self.settings.schedule.blackouts:
@@ -141,6 +149,8 @@ class Outbox:
         for delivery in ready_deliveries(self.store, self.clock.now()):
             if self.store.is_paused() or self.blackout(self.clock.now()):
                 return sent
+            if not self.ownership.may_send():  # lost its lease: claims nothing until it beats
+                return sent
             sent += await self._send(delivery)
         return sent
 
@@ -201,7 +211,16 @@ class Outbox:
             )
             await self._tell(delivery, reason)
             return 0
-        if not claim_delivery(self.store, delivery.id, rendered.text, self.clock.now()):
+        owner = self.ownership
+        claimed = claim_delivery(
+            self.store,
+            delivery.id,
+            rendered.text,
+            self.clock.now(),
+            owner=owner.identity,
+            alive_since=owner.alive_since(),
+        )
+        if not claimed:
             return 0
         parts = [rendered.text]
         if not rendered.fits:

@@ -53,6 +53,9 @@ class SendPacer(Protocol):
         ...
 
 
+GATE_POLL = 0.1  # seconds between looks at a closed gate
+
+
 class Pacer:
     """Grants sends evenly spaced at ``rate`` per second (GCRA without burst).
 
@@ -73,6 +76,8 @@ class Pacer:
         self.penalties = 0
         self._pending = 0  # granted, not departed yet
         self._departures: deque[float] = deque(maxlen=self.limit)
+        # Open only while this process may pace the bot (replicas: holds the pacer duty).
+        self.gate: Callable[[], bool] = lambda: True
 
     @property
     def limit(self) -> int:
@@ -119,10 +124,10 @@ class Pacer:
         self._pending = max(0, self._pending - 1)
 
     async def acquire(self) -> None:
-        """Wait for the next grant and take it."""
+        """Wait for the next grant (and, with a ``gate``, for the gate to open) and take it."""
         # Sleeping to a deadline, not polling a flag: a 429 meanwhile moves the deadline.
-        while (wait := self.delay()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait)
+        while (wait := self.delay()) > 0 or not self.gate():  # noqa: ASYNC110
+            await asyncio.sleep(wait or GATE_POLL)
         self.take()
 
     def penalize(self, retry_after: float) -> None:

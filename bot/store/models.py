@@ -128,6 +128,8 @@ class Delivery(Base):
     url: Mapped[str | None] = mapped_column(String(500), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The process sending it (``processes.id``) while ``sending``.
+    owner: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A correction: the delivery it replies to (unique: one correction per original post).
@@ -293,6 +295,8 @@ class Message(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     external_id: Mapped[str | None] = mapped_column(String(50), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The process sending it (``processes.id``) while ``sending``.
+    owner: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -324,3 +328,29 @@ class ItemStatusSeen(Base):
     item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     state: Mapped[str] = mapped_column(String(20))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Process(Base):
+    """A running worker process and its heartbeat: rows it sends are recovered only once it
+    has been silent for longer than the lease."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Duty(Base):
+    """A bot-wide duty held by one process at a time (polling, pacing): a lease whose token
+    grows with every change of holder."""
+
+    __tablename__ = "duties"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100), default=None)
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

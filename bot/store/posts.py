@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import DRY_RUN_PREFIX
 from bot.store.models import Delivery, DeliveryStatus, Post, PostStatus, RuleState
+from bot.store.replicas import owner_alive, owner_dead
 from bot.store.state import Store, utc_now
 
 
@@ -222,16 +223,29 @@ def ready_deliveries(store: Store, now: datetime, limit: int = 50) -> list[Deliv
         return list(rows)
 
 
-def claim_delivery(store: Store, delivery_id: int, text: str, at: datetime) -> bool:
-    """Mark a pending delivery ``sending`` (committed before the request leaves)."""
+def claim_delivery(
+    store: Store,
+    delivery_id: int,
+    text: str,
+    at: datetime,
+    owner: str | None = None,
+    alive_since: datetime | None = None,
+) -> bool:
+    """Mark a pending delivery ``sending`` by ``owner`` (committed before the request leaves).
+
+    With ``alive_since``, only while the owner's heartbeat is that recent: a process that lost
+    its lease (frozen, cut off) claims nothing until it has registered again.
+    """
+    fence = [owner_alive(owner, alive_since)] if alive_since is not None else []
     with store.sessions.begin() as session:
         result = session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING)
+            .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING, *fence)
             .values(
                 status=DeliveryStatus.SENDING,
                 text=text,
                 attempts=Delivery.attempts + 1,
+                owner=owner,
                 updated_at=at,
             )
         )
@@ -241,20 +255,36 @@ def claim_delivery(store: Store, delivery_id: int, text: str, at: datetime) -> b
 def finish_delivery(
     store: Store, delivery_id: int, status: DeliveryStatus, at: datetime, **values: object
 ) -> None:
-    """Record a delivery's new status at ``at`` (the worker's clock: the X daily count uses it)."""
+    """Record a delivery's new status at ``at`` (the worker's clock: the X daily count uses it).
+
+    Only a delivery still pending or sending changes: one that another process took over
+    (``uncertain``, staff told) while this one was frozen keeps the state staff were told.
+    """
+    unfinished = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
     with store.sessions.begin() as session:
         session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id)
+            .where(Delivery.id == delivery_id, Delivery.status.in_(unfinished))
             .values(status=status, updated_at=at, **values)
         )
 
 
-def recover_interrupted(store: Store) -> list[Delivery]:
-    """Turn deliveries left ``sending`` by a crash into ``uncertain``; return them."""
+def recover_interrupted(store: Store, silent_since: datetime | None = None) -> list[Delivery]:
+    """Turn deliveries left ``sending`` by a dead process into ``uncertain``; return them.
+
+    A process is dead once it has not beaten since ``silent_since`` (None: every process, as
+    when the only process there can be is starting).
+    """
     with store.sessions.begin() as session:
         rows = list(
-            session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.SENDING))
+            session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.status == DeliveryStatus.SENDING,
+                    owner_dead(Delivery.owner, silent_since),
+                )
+                .with_for_update(skip_locked=True)
+            )
         )
         for row in rows:
             row.status = DeliveryStatus.UNCERTAIN

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.store.models import Broadcast, CampaignState, DeliveryStatus, Message, Subscriber
+from bot.store.replicas import duty_fence, owner_alive, owner_dead
 from bot.store.state import Store
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -173,73 +174,95 @@ def _record(connection: Connection, outcomes: Sequence[Outcome], now: datetime) 
             )
 
 
-_CLAIM = (
-    update(MESSAGES)
-    .where(
-        MESSAGES.c.id.in_(bindparam("ids", expanding=True)),
-        # ``status || ''``: not a column SQLite can search, so it finds the ids by primary key
-        # instead of walking every pending row through the status index (a scan per round).
-        MESSAGES.c.status.concat("") == DeliveryStatus.PENDING.value,
-    )
-    .values(
-        status=DeliveryStatus.SENDING,
-        attempts=MESSAGES.c.attempts + 1,
-        updated_at=bindparam("now"),
-    )
-    .returning(MESSAGES.c.id)
+_PENDING = (
+    # ``status || ''``: not a column SQLite can search, so it finds the ids by primary key
+    # instead of walking every pending row through the status index (a scan per round).
+    MESSAGES.c.status.concat("") == DeliveryStatus.PENDING.value
 )
 
 
-def claim_messages(connection: Connection, ids: Sequence[int], now: datetime) -> set[int]:
-    """Mark the still pending messages among ``ids`` as sending; return those claimed.
+def claim_messages(
+    connection: Connection,
+    ids: Sequence[int],
+    now: datetime,
+    owner: str | None = None,
+    fence: Sequence[Any] = (),
+) -> set[int]:
+    """Mark the still pending messages among ``ids`` as sending by ``owner``; return those
+    claimed.
 
     The one place a private message becomes ``sending``: its request starts right after the
     transaction commits. A row no longer pending (a cancelled broadcast's, or one another
-    process took) is not claimed, so it is never sent.
+    process took) is not claimed, so it is never sent; ``fence`` adds the owner's lease and
+    duty conditions (replicas).
     """
+    statement = (
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)), _PENDING, *fence)
+        .values(
+            status=DeliveryStatus.SENDING,
+            attempts=MESSAGES.c.attempts + 1,
+            owner=owner,
+            updated_at=now,
+        )
+        .returning(MESSAGES.c.id)
+    )
     claimed: set[int] = set()
     for chunk in _chunks(ids):
-        result = connection.execute(_CLAIM, {"ids": list(chunk), "now": now})
-        claimed.update(result.scalars())
+        claimed.update(connection.execute(statement, {"ids": list(chunk)}).scalars())
     return claimed
 
 
 def write_round(
-    store: Store, claims: Sequence[int], outcomes: Sequence[Outcome], now: datetime
+    store: Store,
+    claims: Sequence[int],
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    owner: str | None = None,
+    alive_since: datetime | None = None,
+    duty: tuple[str, int] | None = None,
 ) -> set[int]:
-    """Record outcomes, then claim ``claims`` (``claim_messages``); return the ids claimed.
+    """Record outcomes, then claim ``claims`` by ``owner`` (``claim_messages``); return the
+    ids claimed.
 
-    One transaction on a plain connection (Core statements, no ORM objects): the fan-out's
-    bookkeeping for dozens of messages at a time.
+    One transaction on a plain connection (Core statements, no ORM objects). A claim succeeds
+    only for a row still pending; with ``alive_since``, only while the owner's heartbeat is
+    that recent (a process that lost its lease claims nothing); with ``duty`` (name, token),
+    only while the owner holds that duty with that fencing token.
     """
+    fence = [owner_alive(owner, alive_since)] if alive_since is not None else []
+    if duty is not None:
+        fence.append(duty_fence(duty[0], owner, duty[1], now))
     with store.engine.begin() as connection:
         if outcomes:
             _record(connection, outcomes, now)
-        return claim_messages(connection, claims, now) if claims else set()
+        return claim_messages(connection, claims, now, owner, fence) if claims else set()
 
 
-def recover_sending(store: Store, now: datetime) -> dict[int | None, int]:
-    """Turn messages left ``sending`` by a crash into ``uncertain``; count them per broadcast."""
+def recover_sending(
+    store: Store, now: datetime, silent_since: datetime | None = None
+) -> dict[int | None, int]:
+    """Turn messages left ``sending`` by a dead process into ``uncertain``; count them per
+    broadcast. A process is dead once it has not beaten since ``silent_since`` (None: every
+    process, as when the only process there can be is starting)."""
     with store.sessions.begin() as session:
-        counts = {
-            broadcast: int(count)
-            for broadcast, count in session.execute(
-                select(MESSAGES.c.broadcast_id, func.count())
-                .where(MESSAGES.c.status == DeliveryStatus.SENDING)
-                .group_by(MESSAGES.c.broadcast_id)
+        taken = session.execute(
+            update(MESSAGES)
+            .where(
+                MESSAGES.c.status == DeliveryStatus.SENDING,
+                owner_dead(MESSAGES.c.owner, silent_since),
             )
-        }
-        if counts:
-            session.execute(
-                update(MESSAGES)
-                .where(MESSAGES.c.status == DeliveryStatus.SENDING)
-                .values(
-                    status=DeliveryStatus.UNCERTAIN,
-                    error=UNCERTAIN_AFTER_RESTART,
-                    updated_at=now,
-                )
+            .values(
+                status=DeliveryStatus.UNCERTAIN,
+                error=UNCERTAIN_AFTER_RESTART,
+                updated_at=now,
             )
-    return counts
+            .returning(MESSAGES.c.broadcast_id)
+        )
+        counts: dict[int | None, int] = defaultdict(int)
+        for broadcast in taken.scalars():
+            counts[broadcast] += 1
+    return dict(counts)
 
 
 def status_counts(store: Store, broadcast_id: int | None) -> dict[str, int]:

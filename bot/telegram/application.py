@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from bot.telegram.services import SERVICES_KEY, BotServices, services
 log = logging.getLogger(__name__)
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
+POLL_TIMEOUT = 5  # seconds a getUpdates long poll waits for updates
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits are ignored
 SUPPORTER_COMMANDS: dict[str, Handler] = {
     "start": supporters.start,
@@ -196,7 +198,10 @@ async def _start(
             allowed_updates=Update.ALL_TYPES,
         )
     else:
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        # Short polls: one must end well within the poller duty's lease (bot.delivery.replicas).
+        await application.updater.start_polling(
+            allowed_updates=Update.ALL_TYPES, timeout=timedelta(seconds=POLL_TIMEOUT)
+        )
     await application.start()
 
 

@@ -40,6 +40,8 @@ class Call:
     at: float
     token: str
     status: int | None = None
+    # Whether the client still waits for the answer (a cancelled request closes its connection).
+    connected: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,13 @@ class _Counters:
     errors_5xx: int = 0
     timeouts: int = 0
     duplicates: int = 0
+    polls_open: list[Call] = field(default_factory=list)  # getUpdates being answered now
+    max_concurrent_polls: int = 0
+    poll_conflicts: int = 0  # polls answered 409 because another one came in
     per_chat: Counter[int] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)
+    # 429s of the caps (not injected): "bot" (messages/s) or the chat type (per-chat cap)
+    over_cap: Counter[str] = field(default_factory=Counter)
 
 
 class FakeBotAPI:
@@ -186,6 +193,7 @@ class FakeBotAPI:
         app.router.add_post("/_reset", self._reset_endpoint)
         app.router.add_post("/_push", self._push_endpoint)
         app.router.add_get("/_messages", self._messages_endpoint)
+        app.router.add_post("/_fail", self._fail_endpoint)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -285,6 +293,9 @@ class FakeBotAPI:
             "errors_5xx": counters.errors_5xx,
             "timeouts": counters.timeouts,
             "duplicates": counters.duplicates,
+            "max_concurrent_polls": counters.max_concurrent_polls,
+            "poll_conflicts": counters.poll_conflicts,
+            "over_cap": dict(counters.over_cap),
             "chats": len(counters.per_chat),
             "max_per_chat": max(counters.per_chat.values(), default=0),
             "per_chat": {str(chat): count for chat, count in counters.per_chat.items()},
@@ -554,7 +565,13 @@ class FakeBotAPI:
             params = await _read_params(request)
         except ValueError:
             params = {}
-        call = Call(method, params, time.monotonic(), request.match_info["token"])
+        call = Call(
+            method,
+            params,
+            time.monotonic(),
+            request.match_info["token"],
+            connected=lambda: request.transport is not None and not request.transport.is_closing(),
+        )
         if self.record:
             self.calls.append(call)
         self._counters.calls[method] += 1
@@ -624,6 +641,23 @@ class FakeBotAPI:
             )
         return web.json_response(update)
 
+    async def _fail_endpoint(self, request: web.Request) -> web.Response:
+        """Inject faults into a running fake: ``{"method": "sendMessage", "status": 429,
+        "description": "...", "retry_after": 3, "times": 5}`` (see ``fail_next``)."""
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        retry_after = body.get("retry_after")
+        self.fail_next(
+            str(body["method"]),
+            int(body["status"]),
+            str(body["description"]),
+            retry_after=None if retry_after is None else int(retry_after),
+            times=int(body.get("times", 1)),
+            after=int(body.get("after", 0)),
+        )
+        return web.json_response({"ok": True})
+
     async def _messages_endpoint(self, request: web.Request) -> web.Response:
         """The messages delivered (with ``--record``), optionally to one ``chat_id`` only."""
         chat = request.query.get("chat_id")
@@ -643,6 +677,23 @@ class FakeBotAPI:
         }
 
     async def _get_updates(self, params: Params, call: Call) -> Any:
+        # Two pollers at once is what Telegram refuses (409): count how many were ever open.
+        # A poll whose client went away (it cancelled the request) no longer counts.
+        counters = self._counters
+        counters.polls_open = [c for c in counters.polls_open if c.connected()] + [call]
+        counters.max_concurrent_polls = max(
+            counters.max_concurrent_polls, len(counters.polls_open)
+        )
+        try:
+            return await self._long_poll(params)
+        except ApiError as error:
+            if error.status == 409 and "terminated" in error.description and call.connected():
+                counters.poll_conflicts += 1
+            raise
+        finally:
+            counters.polls_open = [c for c in counters.polls_open if c is not call]
+
+    async def _long_poll(self, params: Params) -> Any:
         if self.webhook.get("url"):
             raise ApiError(
                 409,
@@ -733,11 +784,13 @@ class FakeBotAPI:
             while window and window[0] <= now - 1.0:
                 window.popleft()
             if len(window) >= self.rate_cap:
+                self._counters.over_cap["bot"] += 1
                 self._too_many(window[0] + 1.0 - now)
         if self.per_chat_cap:
             last = self._chat_last.get(chat)
             gap = 1.0 / self.per_chat_cap
             if last is not None and now - last < gap:
+                self._counters.over_cap[self._chat_type(chat)] += 1
                 self._too_many(last + gap - now)
 
     def _too_many(self, wait: float) -> None:
@@ -1053,7 +1106,9 @@ def main(argv: list[str] | None = None) -> None:
         description="Run a fake Telegram Bot API on loopback. Prints READY <port> once "
         "listening; GET /_stats answers the counters as JSON, POST /_reset clears them, "
         'POST /_push {"chat_id": 1, "text": "/start"} queues a user\'s message (or '
-        '{"update": {...}}), GET /_messages[?chat_id=] lists delivered ones (with --record).',
+        '{"update": {...}}), GET /_messages[?chat_id=] lists delivered ones (with --record), '
+        'POST /_fail {"method": "sendMessage", "status": 429, "description": "...", '
+        '"retry_after": 3, "times": 5} injects faults.',
     )
     parser.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS, help="Address.")
     parser.add_argument("--port", type=int, default=0, help="Port; 0 picks a free one.")

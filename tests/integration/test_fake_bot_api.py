@@ -166,6 +166,9 @@ async def test_a_newer_poll_ends_the_older_with_conflict(fake_api: FakeBotAPI, b
         assert await other.get_updates(timeout=0) == ()
     with pytest.raises(Conflict, match="terminated by other getUpdates"):
         await asyncio.wait_for(older, 5)
+    stats = fake_api.stats()
+    assert stats["max_concurrent_polls"] == 2  # what a test of replicas asserts never happens
+    assert stats["poll_conflicts"] == 1
 
 
 async def test_webhook_blocks_polling_until_deleted(fake_api: FakeBotAPI, bot: Bot) -> None:

@@ -1,0 +1,166 @@
+"""Queries for replicas: process heartbeats, the owners of rows in flight, and duty leases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, delete, exists, insert, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.store.models import Duty, Process
+from bot.store.state import Store
+
+PROCESSES: Table = Process.__table__  # type: ignore[assignment]
+DUTIES: Table = Duty.__table__  # type: ignore[assignment]
+
+
+def owner_alive(owner: Any, since: datetime) -> ColumnElement[bool]:
+    """True where ``owner`` names a process that has beaten since ``since``."""
+    return exists().where(PROCESSES.c.id == owner, PROCESSES.c.heartbeat_at >= since)
+
+
+def owner_dead(owner: Any, since: datetime | None) -> ColumnElement[bool]:
+    """True where ``owner`` is nobody, or a process silent since ``since`` (None: anyone)."""
+    if since is None:
+        return true()
+    return or_(owner.is_(None), ~owner_alive(owner, since))
+
+
+def duty_fence(name: str, holder: Any, token: int, now: datetime) -> ColumnElement[bool]:
+    """True while ``holder`` holds duty ``name`` with ``token`` (the fencing token)."""
+    return exists().where(
+        DUTIES.c.name == name,
+        DUTIES.c.holder == holder,
+        DUTIES.c.token == token,
+        DUTIES.c.expires_at > now,
+    )
+
+
+def register(store: Store, identity: str, host: str, pid: int, now: datetime) -> None:
+    """Add this process with a fresh heartbeat (again, after it lost its lease)."""
+    with store.sessions.begin() as session:
+        moved = session.execute(
+            update(PROCESSES).where(PROCESSES.c.id == identity).values(heartbeat_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        if not moved:
+            session.execute(
+                insert(PROCESSES).values(
+                    id=identity, host=host, pid=pid, started_at=now, heartbeat_at=now
+                )
+            )
+
+
+def beat(store: Store, identity: str, now: datetime) -> bool:
+    """Renew this process's heartbeat; False when its row is gone (others took over)."""
+    with store.sessions.begin() as session:
+        result = session.execute(
+            update(PROCESSES).where(PROCESSES.c.id == identity).values(heartbeat_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def reap(store: Store, since: datetime) -> list[tuple[str, datetime]]:
+    """Remove processes silent since ``since``; return their ids and last heartbeats."""
+    with store.sessions.begin() as session:
+        return [
+            (identity, at)
+            for identity, at in session.execute(
+                delete(PROCESSES)
+                .where(PROCESSES.c.heartbeat_at < since)
+                .returning(PROCESSES.c.id, PROCESSES.c.heartbeat_at)
+            )
+        ]
+
+
+def forget_others(store: Store, identity: str) -> list[str]:
+    """Remove every process but this one (SQLite: this is the only process there can be)."""
+    with store.sessions.begin() as session:
+        return list(
+            session.scalars(
+                delete(PROCESSES).where(PROCESSES.c.id != identity).returning(PROCESSES.c.id)
+            )
+        )
+
+
+def unregister(store: Store, identity: str, release_at: datetime) -> None:
+    """Remove this process (a clean stop); the duties it holds pass on at ``release_at``."""
+    with store.sessions.begin() as session:
+        session.execute(delete(PROCESSES).where(PROCESSES.c.id == identity))
+        session.execute(
+            update(DUTIES).where(DUTIES.c.holder == identity).values(expires_at=release_at)
+        )
+
+
+def live_processes(store: Store, since: datetime) -> list[Process]:
+    """The processes that have beaten since ``since``, oldest first."""
+    with store.sessions() as session:
+        return list(
+            session.scalars(
+                select(Process).where(Process.heartbeat_at >= since).order_by(Process.started_at)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A duty held after ``take_duty``: the token, and who held it before, if anyone else."""
+
+    token: int
+    taken_from: str | None = None
+    silent_for: timedelta | None = None  # since the previous holder last renewed
+
+    @property
+    def new(self) -> bool:
+        return self.silent_for is not None
+
+
+def take_duty(
+    store: Store, name: str, holder: str, now: datetime, lease: timedelta
+) -> Grant | None:
+    """Renew ``name`` for ``holder``, or take it over if its lease ran out; None if held."""
+    with store.sessions.begin() as session:
+        _add_duty(session, name)
+        row = session.execute(
+            select(DUTIES.c.holder, DUTIES.c.token, DUTIES.c.renewed_at, DUTIES.c.expires_at)
+            .where(DUTIES.c.name == name)
+            .with_for_update()
+        ).one()
+        mine = row.holder == holder
+        expired = row.holder is None or row.expires_at is None or row.expires_at <= now
+        if not mine and not expired:
+            return None
+        token = row.token if mine else row.token + 1
+        guard = DUTIES.c.token == row.token  # a compare-and-set, SQLite included
+        moved = session.execute(
+            update(DUTIES)
+            .where(DUTIES.c.name == name, guard)
+            .values(holder=holder, token=token, renewed_at=now, expires_at=now + lease)
+        ).rowcount  # type: ignore[attr-defined]
+        if not moved:
+            return None
+    if mine:
+        return Grant(token)
+    silent = now - row.renewed_at if row.renewed_at is not None else timedelta(0)
+    return Grant(token, row.holder, silent)
+
+
+def _add_duty(session: Session, name: str) -> None:
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    session.execute(
+        module.insert(DUTIES).values(name=name, holder=None, token=0).on_conflict_do_nothing()
+    )
+
+
+def duty_holder(store: Store, name: str, now: datetime) -> tuple[str, int] | None:
+    """Who holds ``name`` now, with the token, if anyone does."""
+    with store.sessions() as session:
+        row = session.execute(
+            select(DUTIES.c.holder, DUTIES.c.token).where(
+                DUTIES.c.name == name, DUTIES.c.expires_at > now, DUTIES.c.holder.is_not(None)
+            )
+        ).one_or_none()
+    return None if row is None else (row.holder, row.token)
