@@ -28,6 +28,7 @@ from bot.delivery.ratelimit import ChatSpacing, Pacer
 from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.store import DeliveryStatus, Store
+from bot.store.outage import OutageReporter
 from bot.store.private_outbox import FeedRow, Outcome, recover_sending
 from bot.store.subscribers import migrate_chat
 
@@ -80,7 +81,9 @@ class FanOut:
         self.keyboard = keyboard
         self.options = options or FanOutOptions()
         self.held: set[int] = set()  # ids in memory: queued, deferred, in flight
-        self.journal = Journal(store, clock, self._recorded)
+        # One reporter for the lanes, feeds, journal, refresher and selection.
+        self.outage = OutageReporter("fan-out")
+        self.journal = Journal(store, clock, self._recorded, outage=self.outage)
         self.spacing = ChatSpacing()
         self.journal.ownership = ownership
         self.free = Lane("free", Pacer(self.options.rate), paid=False)
@@ -175,12 +178,11 @@ class FanOut:
 
     async def _refresher(self) -> None:
         while not self._stopping:
-            try:
+            # The next refresh retries; sending goes on meanwhile.
+            with self.outage.guard("fan-out refresh failed", log):
                 await self.selector.refresh(self)
                 if self.is_idle():
                     self._drained.set()
-            except Exception:  # the next refresh retries; sending goes on meanwhile
-                log.exception("fan-out refresh failed")
             await asyncio.sleep(self.options.refresh)
 
     def release(self, ids: Sequence[int]) -> None:
@@ -194,8 +196,9 @@ class FanOut:
             await self._open.wait()
             try:
                 await self._dispatch_one(lane)
-            except Exception:  # the database went away: rows stay pending, the lane goes on
-                log.exception("fan-out %s lane failed; trying again", lane.name)
+            except Exception as exc:  # the database went away: rows stay pending, lane goes on
+                if not self.outage.failed(exc):
+                    log.exception("fan-out %s lane failed; trying again", lane.name)
                 await asyncio.sleep(self.options.db_retry)
 
     async def _dispatch_one(self, lane: Lane) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from bot.clock import Clock
 from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.store import Store
+from bot.store.outage import OutageReporter
 from bot.store.private_outbox import Outcome, write_round
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,13 @@ class Journal:
         store: Store,
         clock: Clock,
         on_recorded: Callable[[Sequence[Outcome]], None] = lambda outcomes: None,
+        *,
+        outage: OutageReporter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.on_recorded = on_recorded
+        self.outage = outage or OutageReporter("fan-out journal")
         # Held by every writer of the fan-out, so they never wait on each other's SQLite lock.
         self.lock = asyncio.Lock()
         self._claims: list[tuple[int, asyncio.Future[bool]]] = []
@@ -114,8 +118,9 @@ class Journal:
                     owner.alive_since() if ids else None,
                     fence,
                 )
-        except Exception:  # the database is unreachable: keep outcomes, give claims up
-            log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))
+        except Exception as exc:  # the database is unreachable: keep outcomes, give claims up
+            if not self.outage.failed(exc):
+                log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))
             for _, future in claims:
                 future.set_result(False)
             if self._closing:  # shutting down: the rows stay sending, uncertain after restart
@@ -124,6 +129,7 @@ class Journal:
             self._outcomes[:0] = outcomes
             await asyncio.sleep(RETRY_SECONDS)
             return
+        self.outage.succeeded()
         self.rounds += 1
         for row_id, future in claims:
             future.set_result(row_id in claimed)

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.delivery.outbox import Outbox
 from bot.schedule.planner import Planner
 from bot.schedule.triggers import make_trigger
+from bot.store.outage import OutageReporter
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Worker:
         self.outbox = outbox
         self.scheduler: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
+        self.outage = OutageReporter("publishing")
         # More periodic jobs on the same scheduler: (id, seconds, coroutine function).
         self.extra_jobs: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         # Run first in every tick (the library reload: a retraction counts from this tick).
@@ -35,15 +37,14 @@ class Worker:
 
     async def tick(self) -> None:
         """Write posts for due firings, dispatch due posts, send ready deliveries."""
+        # One bad tick must not stop the worker; the next retries.
         async with self._lock:
-            try:
+            with self.outage.guard("publishing tick failed", log):
                 for hook in self.before_tick:
                     await hook()
                 self.planner.materialize()
                 await self.outbox.dispatch_due()
                 await self.outbox.send_ready()
-            except Exception:  # one bad tick must not stop the worker; the next retries
-                log.exception("publishing tick failed")
 
     async def start(self) -> None:
         """Recover from a crash, then schedule rule jobs and the poll job on this loop."""
