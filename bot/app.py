@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from telegram import Bot
     from telegram.ext import Application
 
+    from bot.telegram.startup import TelegramStartup
     from bot.web import WebServer
 
     AnyApplication = Application[Any, Any, Any, Any, Any, Any]
@@ -316,29 +317,21 @@ async def serve(runtime: Runtime) -> None:
         runtime.replica.launch()
     web_server = build_web_server(runtime)
     await web_server.start()
+    startup = None
     if runtime.telegram is not None:
-        from telegram.error import InvalidToken
-
-        from bot.telegram.application import start
-
         try:
-            await start(
-                runtime.telegram,
-                webhook_url=env("TELEGRAM_WEBHOOK_URL"),
-                secret=env("TELEGRAM_WEBHOOK_SECRET"),
-                own_server=True,
-            )
-        except InvalidToken:
+            startup = await start_telegram(runtime)
+        except ConfigError:
             await web_server.stop()
-            runtime.core.store.close()
-            raise ConfigError(
-                "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it "
-                "for a dry run"
-            ) from None
+            raise
     await learn_limits(runtime.core.renderer, runtime.channels)
     await runtime.worker.start()
     if runtime.audience is not None:
-        await runtime.audience.start()
+        # Private messages need Telegram: they start once it is up.
+        if startup is None:
+            await runtime.audience.start()
+        else:
+            await startup.after_start(runtime.audience.start)
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
     from bot.web.launch import announce
 
@@ -352,6 +345,8 @@ async def serve(runtime: Runtime) -> None:
     finally:
         log.info("shutting down")
         await web_server.stop()
+        if startup is not None:
+            await startup.stop()
         await runtime.worker.stop()
         if runtime.audience is not None:
             await runtime.audience.stop()
@@ -365,6 +360,52 @@ async def serve(runtime: Runtime) -> None:
         if runtime.replica is not None:
             await runtime.replica.stop()
         runtime.core.store.close()
+    if startup is not None and startup.rejected is not None:
+        raise ConfigError(REJECTED_TOKEN)
+
+
+REJECTED_TOKEN = (
+    "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it for a dry run"
+)
+
+
+async def start_telegram(runtime: Runtime) -> TelegramStartup:
+    """Start the Telegram part now, or in the background while the Bot API is unreachable.
+
+    Meanwhile the Telegram channel's posts and the private messages wait; the other channels
+    publish. A rejected token stops the worker with a configuration error (exit 2).
+    """
+    from telegram.error import InvalidToken
+
+    from bot.channels.telegram import TelegramChannel
+    from bot.telegram.startup import TelegramStartup
+
+    assert runtime.telegram is not None
+    telegram_channels = [
+        name for name, channel in runtime.channels.items() if isinstance(channel, TelegramChannel)
+    ]
+    outbox = runtime.worker.outbox
+    for name in telegram_channels:
+        outbox.hold(name, "Telegram is not reachable yet")
+
+    async def started() -> None:
+        for name in telegram_channels:
+            outbox.hold(name, None)
+
+    startup = TelegramStartup(
+        runtime.telegram,
+        on_started=started,
+        on_rejected=runtime.stop_event.set,
+        webhook_url=env("TELEGRAM_WEBHOOK_URL"),
+        secret=env("TELEGRAM_WEBHOOK_SECRET"),
+        own_server=True,
+    )
+    try:
+        await startup.start()
+    except InvalidToken:
+        runtime.core.store.close()
+        raise ConfigError(REJECTED_TOKEN) from None
+    return startup
 
 
 def dry_run_staff(settings: Settings) -> int:
