@@ -243,6 +243,9 @@ class Outbox:
         except Exception as exc:  # a bug, or an answer the client library could not read
             await self._unexpected(delivery, exc)
             return 0
+        if not published.external_id:
+            await self._unexpected(delivery, ValueError("an answer without a post id"))
+            return 0
         sent = Conclusion(
             delivery.id,
             DeliveryStatus.SENT,
