@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from telegram import Bot
     from telegram.ext import Application
 
-    from bot.telegram.startup import TelegramStartup
     from bot.web import WebServer
 
     AnyApplication = Application[Any, Any, Any, Any, Any, Any]
@@ -319,11 +318,24 @@ async def serve(runtime: Runtime) -> None:
     await web_server.start()
     startup = None
     if runtime.telegram is not None:
+        from telegram.error import InvalidToken
+
+        from bot.telegram.startup import start_telegram
+
         try:
-            startup = await start_telegram(runtime)
-        except ConfigError:
+            startup = await start_telegram(
+                runtime.telegram,
+                runtime.worker.outbox,
+                runtime.channels,
+                on_rejected=runtime.stop_event.set,
+                webhook_url=env("TELEGRAM_WEBHOOK_URL"),
+                secret=env("TELEGRAM_WEBHOOK_SECRET"),
+                own_server=True,
+            )
+        except InvalidToken:
             await web_server.stop()
-            raise
+            runtime.core.store.close()
+            raise ConfigError(REJECTED_TOKEN) from None
     await learn_limits(runtime.core.renderer, runtime.channels)
     await runtime.worker.start()
     if runtime.audience is not None:
@@ -367,45 +379,6 @@ async def serve(runtime: Runtime) -> None:
 REJECTED_TOKEN = (
     "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it for a dry run"
 )
-
-
-async def start_telegram(runtime: Runtime) -> TelegramStartup:
-    """Start the Telegram part now, or in the background while the Bot API is unreachable.
-
-    Meanwhile the Telegram channel's posts and the private messages wait; the other channels
-    publish. A rejected token stops the worker with a configuration error (exit 2).
-    """
-    from telegram.error import InvalidToken
-
-    from bot.channels.telegram import TelegramChannel
-    from bot.telegram.startup import TelegramStartup
-
-    assert runtime.telegram is not None
-    telegram_channels = [
-        name for name, channel in runtime.channels.items() if isinstance(channel, TelegramChannel)
-    ]
-    outbox = runtime.worker.outbox
-    for name in telegram_channels:
-        outbox.hold(name, "Telegram is not reachable yet")
-
-    async def started() -> None:
-        for name in telegram_channels:
-            outbox.hold(name, None)
-
-    startup = TelegramStartup(
-        runtime.telegram,
-        on_started=started,
-        on_rejected=runtime.stop_event.set,
-        webhook_url=env("TELEGRAM_WEBHOOK_URL"),
-        secret=env("TELEGRAM_WEBHOOK_SECRET"),
-        own_server=True,
-    )
-    try:
-        await startup.start()
-    except InvalidToken:
-        runtime.core.store.close()
-        raise ConfigError(REJECTED_TOKEN) from None
-    return startup
 
 
 def dry_run_staff(settings: Settings) -> int:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
+from bot.channels import Channel
+from bot.channels.telegram import TelegramChannel
+from bot.delivery.outbox import Outbox
 from bot.telegram.application import set_menus, start
 
 log = logging.getLogger(__name__)
@@ -144,3 +147,38 @@ class TelegramStartup:
                 log.info("command menus set after %d failed attempts", waits.attempts)
             self.menus_set.set()
             return
+
+
+async def start_telegram(
+    application: AnyApplication,
+    outbox: Outbox,
+    channels: Mapping[str, Channel],
+    *,
+    on_rejected: Callable[[], None],
+    webhook_url: str = "",
+    secret: str = "",
+    own_server: bool = False,
+) -> TelegramStartup:
+    """Start the Telegram part now, or in the background while the Bot API is unreachable.
+
+    Meanwhile the Telegram channel's posts wait (pending, no attempt spent) and the other
+    channels publish. A token rejected at once raises InvalidToken; later, ``on_rejected``.
+    """
+    waiting = [name for name, channel in channels.items() if isinstance(channel, TelegramChannel)]
+    for name in waiting:
+        outbox.hold(name, "Telegram is not reachable yet")
+
+    async def started() -> None:
+        for name in waiting:
+            outbox.hold(name, None)
+
+    startup = TelegramStartup(
+        application,
+        on_started=started,
+        on_rejected=on_rejected,
+        webhook_url=webhook_url,
+        secret=secret,
+        own_server=own_server,
+    )
+    await startup.start()
+    return startup

@@ -34,9 +34,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_fake_bot_api(port: int) -> FakeServer:
+def start_fake_bot_api(port: int, *options: str) -> FakeServer:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.telegram_api", "--port", str(port), "--record"],
+        [sys.executable, "-m", "tests.fakes.telegram_api", "--port", str(port), *options],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -85,7 +85,7 @@ def test_mastodon_publishes_while_telegram_is_down_and_telegram_catches_up(
         assert statuses(store)["telegram"] == "pending"  # waiting, not failing
         assert bot.process.poll() is None
 
-        fake = start_fake_bot_api(port)  # Telegram comes back
+        fake = start_fake_bot_api(port, "--record")  # Telegram comes back
         wait_until(lambda: statuses(store)["telegram"] == "sent", 120, "the Telegram post")
         wait_until(lambda: fake.calls().get("getUpdates", 0) > 0, 30, "polling")
         wait_until(lambda: fake.calls().get("setMyCommands", 0) > 0, 30, "the menus")
@@ -102,5 +102,28 @@ def test_mastodon_publishes_while_telegram_is_down_and_telegram_catches_up(
     assert "45 attacks" in published
     assert len(mastodon_api.statuses) == 1
     assert "Telegram reachable after" in output
+    assert "Traceback" not in output
+    assert_no_token(output)
+
+
+def test_a_token_rejected_once_telegram_answers_stops_the_worker_with_exit_2(
+    db_url: str, tmp_path: Path
+) -> None:
+    campaign = telegram_campaign(tmp_path / "campaign")
+    port = free_port()
+    bot = BotProcess(bot_env(campaign.config_path, db_url, f"http://127.0.0.1:{port}"), tmp_path)
+    fake: FakeServer | None = None
+    try:
+        wait_until(lambda: "worker running" in bot.output(), 60, "the worker to start")
+        fake = start_fake_bot_api(port, "--token", "1:OTHER")
+        code = bot.process.wait(timeout=120)
+    finally:
+        if bot.process.poll() is None:
+            bot.stop()
+        if fake is not None:
+            stop_fake(fake.process)
+    output = bot.output()
+    assert code == 2, output[-3000:]
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in output
     assert "Traceback" not in output
     assert_no_token(output)
