@@ -124,7 +124,11 @@ class TelegramStartup:
             except TelegramError as exc:
                 log.debug("Telegram still unreachable: %s", exc)
                 continue
-            except Exception:  # what runs once Telegram is up failed (the database, say)
+            except Exception:
+                if not self.started.is_set():  # the webhook's port is taken, say
+                    log.exception("starting Telegram failed; retrying")
+                    continue
+                # What waited for Telegram failed (the database, say).
                 log.exception("starting what waited for Telegram failed")
             log.info(
                 "Telegram reachable after %.0f s: receiving updates", time.monotonic() - since
