@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from telegram.error import InvalidToken
 
+from bot.store import Store
+from bot.store.posts import list_deliveries
 from bot.telegram.application import AnyApplication, build_application
 from bot.telegram.application import stop as stop_application
 from bot.telegram.startup import Backoff, TelegramStartup
+from tests.campaign_factory import Campaign
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
     TOKEN,
@@ -21,6 +24,7 @@ from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
     ptb_timedelta_fixture,
     telegram_campaign,
 )
+from tests.integration.test_outbox import make_engine
 from tests.integration.test_telegram_outage_process import free_port
 
 WAIT = 60.0  # generous: a loaded 2-core machine
@@ -145,3 +149,22 @@ async def test_failing_menus_are_retried_and_never_stop_the_bot(
     assert "command menus set after 3 failed attempts" in caplog.text
     await startup.stop()
     await stop_application(application)
+
+
+async def test_a_held_channel_waits_without_spending_attempts_and_blocks_no_other(
+    campaign: Campaign, store: Store
+) -> None:
+    engine = make_engine(campaign, store)
+    engine.outbox.hold("telegram", "Telegram is not reachable yet")
+    for _ in range(60):  # more than one page of ready deliveries
+        engine.post(channels=["telegram"])
+    engine.post(channels=["mastodon"])
+    await engine.tick()
+    assert len(engine.channels["mastodon"].published) == 1
+    assert engine.channels["telegram"].published == []
+    rows = [d for d in list_deliveries(store) if d.channel == "telegram"]
+    assert {(d.status, d.attempts) for d in rows} == {("pending", 0)}
+    engine.outbox.hold("telegram", None)  # Telegram is up
+    await engine.tick()
+    await engine.tick()
+    assert len(engine.channels["telegram"].published) == 60
