@@ -49,6 +49,7 @@ def worker_env_fixture(campaign: Campaign, cluster: Cluster) -> dict[str, str]:
         DATABASE_URL=cluster.url,
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        PORT="0",  # the dashboard's server: any free port
     )
     return env
 

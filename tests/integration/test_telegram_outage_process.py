@@ -61,7 +61,9 @@ def test_mastodon_publishes_while_telegram_is_down_and_telegram_catches_up(
     port = free_port()  # nothing listens there yet: connection refused
     env = bot_env(campaign.config_path, db_url, f"http://127.0.0.1:{port}")
     env.update(
-        MASTODON_API_BASE_URL=mastodon_api.base_url, MASTODON_ACCESS_TOKEN=mastodon_api.token
+        MASTODON_API_BASE_URL=mastodon_api.base_url,
+        MASTODON_ACCESS_TOKEN=mastodon_api.token,
+        PORT="0",  # the dashboard's server: any free port
     )
     store = Store(db_url)
     store.upgrade()
@@ -111,7 +113,9 @@ def test_a_token_rejected_once_telegram_answers_stops_the_worker_with_exit_2(
 ) -> None:
     campaign = telegram_campaign(tmp_path / "campaign")
     port = free_port()
-    bot = BotProcess(bot_env(campaign.config_path, db_url, f"http://127.0.0.1:{port}"), tmp_path)
+    env = bot_env(campaign.config_path, db_url, f"http://127.0.0.1:{port}")
+    env["PORT"] = "0"  # the dashboard's server: any free port
+    bot = BotProcess(env, tmp_path)
     fake: FakeServer | None = None
     try:
         wait_until(lambda: "worker running" in bot.output(), 60, "the worker to start")
