@@ -344,6 +344,8 @@ async def serve(runtime: Runtime) -> None:
             await runtime.audience.start()
         else:
             await startup.after_start(runtime.audience.start)
+    if startup is not None and hasattr(runtime.notifier, "flush"):
+        await startup.after_start(runtime.notifier.flush)  # notices kept while Telegram was away
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
     from bot.web.launch import announce
 

@@ -14,10 +14,13 @@ from bot.store import Store
 from bot.store.posts import list_deliveries
 from bot.telegram.application import AnyApplication, build_application
 from bot.telegram.application import stop as stop_application
+from bot.telegram.notifier import TelegramNotifier
 from bot.telegram.startup import Backoff, TelegramStartup
 from tests.campaign_factory import Campaign
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.telegram_fixtures import (  # noqa: F401 (fixtures by name)
+    STAFF_A,
+    STAFF_B,
     TOKEN,
     fake_api_fixture,
     make_services,
@@ -168,3 +171,30 @@ async def test_a_held_channel_waits_without_spending_attempts_and_blocks_no_othe
     await engine.tick()
     await engine.tick()
     assert len(engine.channels["telegram"].published) == 60
+
+
+async def test_staff_notices_wait_for_telegram_and_go_out_once_it_answers(
+    down_root: tuple[str, int], tmp_path: Path, services_url: str, started: Started
+) -> None:
+    root, port = down_root
+    application = await application_on(root, tmp_path, services_url)
+    startup = startup_for(application, started)
+    await startup.start()
+    notifier = TelegramNotifier(application.bot, [STAFF_A, STAFF_B])
+    await notifier.notify_staff("Delivery 1 (f-attacks on x, en) uncertain: timed out")
+    await notifier.notify_staff("Post 2 (f-aid) missed: fell due while the bot was down")
+    assert len(notifier.waiting) == 4  # two notices for two staff members
+    await startup.after_start(notifier.flush)
+    async with FakeBotAPI(port=port) as fake:
+        await asyncio.wait_for(startup.started.wait(), WAIT)
+        staff = (STAFF_A, STAFF_B)
+        await fake.wait_for(lambda: all(len(fake.sent_messages(s)) == 2 for s in staff), WAIT)
+        for staff_id in staff:
+            texts = [m.text for m in fake.sent_messages(staff_id)]
+            assert len(texts) == 2
+            assert "uncertain" in texts[0] and "missed" in texts[1]  # in order
+        await notifier.flush()  # waits for the flush in progress; sends nothing twice
+        assert not notifier.waiting
+        assert all(len(fake.sent_messages(s)) == 2 for s in staff)
+        await startup.stop()
+        await stop_application(application)
