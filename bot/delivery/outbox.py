@@ -72,7 +72,8 @@ class Outbox:
         self.held: dict[str, str] = {}
 
     def hold(self, channel: str, reason: str | None) -> None:
-        """Keep ``channel``'s deliveries pending while ``reason`` holds; None sends again."""
+        """Keep a network's deliveries (every account) pending while ``reason`` holds; None
+        sends again."""
         if reason is None:
             self.held.pop(channel, None)
         else:

@@ -168,13 +168,14 @@ async def start_telegram(
     Meanwhile the Telegram channel's posts wait (pending, no attempt spent) and the other
     channels publish. A token rejected at once raises InvalidToken; later, ``on_rejected``.
     """
-    waiting = [name for name, channel in channels.items() if isinstance(channel, TelegramChannel)]
-    for name in waiting:
-        outbox.hold(name, "Telegram is not reachable yet")
+    # Every Telegram account (the channel and any named one) goes through the one bot.
+    held = any(isinstance(channel, TelegramChannel) for channel in channels.values())
+    if held:
+        outbox.hold("telegram", "Telegram is not reachable yet")
 
     async def started() -> None:
-        for name in waiting:
-            outbox.hold(name, None)
+        if held:
+            outbox.hold("telegram", None)
 
     startup = TelegramStartup(
         application,
