@@ -316,14 +316,18 @@ async def serve(runtime: Runtime) -> None:
         runtime.replica.launch()
     web_server = build_web_server(runtime)
     await web_server.start()
+    startup = None
     if runtime.telegram is not None:
         from telegram.error import InvalidToken
 
-        from bot.telegram.application import start
+        from bot.telegram.startup import start_telegram
 
         try:
-            await start(
+            startup = await start_telegram(
                 runtime.telegram,
+                runtime.worker.outbox,
+                runtime.channels,
+                on_rejected=runtime.stop_event.set,
                 webhook_url=env("TELEGRAM_WEBHOOK_URL"),
                 secret=env("TELEGRAM_WEBHOOK_SECRET"),
                 own_server=True,
@@ -331,14 +335,17 @@ async def serve(runtime: Runtime) -> None:
         except InvalidToken:
             await web_server.stop()
             runtime.core.store.close()
-            raise ConfigError(
-                "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it "
-                "for a dry run"
-            ) from None
+            raise ConfigError(REJECTED_TOKEN) from None
     await learn_limits(runtime.core.renderer, runtime.channels)
     await runtime.worker.start()
     if runtime.audience is not None:
-        await runtime.audience.start()
+        # Private messages need Telegram: they start once it is up.
+        if startup is None:
+            await runtime.audience.start()
+        else:
+            await startup.after_start(runtime.audience.start)
+    if startup is not None and hasattr(runtime.notifier, "flush"):
+        await startup.after_start(runtime.notifier.flush)  # notices kept while Telegram was away
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
     from bot.web.launch import announce
 
@@ -352,6 +359,8 @@ async def serve(runtime: Runtime) -> None:
     finally:
         log.info("shutting down")
         await web_server.stop()
+        if startup is not None:
+            await startup.stop()
         await runtime.worker.stop()
         if runtime.audience is not None:
             await runtime.audience.stop()
@@ -365,6 +374,13 @@ async def serve(runtime: Runtime) -> None:
         if runtime.replica is not None:
             await runtime.replica.stop()
         runtime.core.store.close()
+    if startup is not None and startup.rejected is not None:
+        raise ConfigError(REJECTED_TOKEN)
+
+
+REJECTED_TOKEN = (
+    "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather, or unset it for a dry run"
+)
 
 
 def dry_run_staff(settings: Settings) -> int:

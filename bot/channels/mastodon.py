@@ -59,8 +59,13 @@ class MastodonChannel:
             status = await asyncio.to_thread(self._post, post)
         except MastodonError as exc:
             raise self._classify(exc) from exc
+        status_id = status.get("id")
+        if not status_id:  # Mastodon.py reads a missing field as None
+            raise ChannelError(
+                ErrorKind.UNCERTAIN, "Mastodon answered without a status id; it may be published"
+            )
         url = status.get("url") or status.get("uri")
-        return Published(external_id=str(status["id"]), url=str(url) if url else None)
+        return Published(external_id=str(status_id), url=str(url) if url else None)
 
     async def max_characters(self) -> int:
         """Return the instance's status length limit, or 500 when it does not say."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.config import parse_duration
@@ -16,6 +16,7 @@ from bot.delivery.replicas import SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.delivery.tuning import FanOutOptions
 from bot.schedule.reminders import Translate, reminder_buttons, reschedule, run_due_reminders
+from bot.store.outage import OutageReporter
 
 if TYPE_CHECKING:
     from bot.app import Core
@@ -30,6 +31,7 @@ class Audience:
 
     core: Core
     fanout: FanOut
+    outage: OutageReporter = field(default_factory=lambda: OutageReporter("reminders"))
 
     @property
     def jobs(self) -> list[Job]:
@@ -40,11 +42,10 @@ class Audience:
     async def reminders_tick(self) -> None:
         """Write the due reminders (the fan-out sends them)."""
         core = self.core
-        try:
+        # The next tick retries; the column only moves forward on success.
+        with self.outage.guard("reminders job failed", log):
             await run_due_reminders(core.store, core.library, core.settings, core.clock.now())
             self.fanout.poke()  # the rows just written go out now
-        except Exception:  # the next tick retries; the column only moves forward on success
-            log.exception("reminders job failed")
 
     async def start(self) -> None:
         """Recover messages a crash left sending, then start sending."""

@@ -30,6 +30,7 @@ from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.delivery.tuning import FanOutOptions as FanOutOptions
 from bot.store import DeliveryStatus, Store
+from bot.store.outage import OutageReporter
 from bot.store.private_outbox import FeedRow, Outcome, Pulse, recover_sending
 from bot.store.subscribers import migrate_chat
 
@@ -71,7 +72,11 @@ class FanOut:
         self.keyboard = keyboard
         self.options = options or FanOutOptions()
         self.held: set[int] = set()  # ids in memory: queued, deferred, in flight
-        self.journal: Journal[Job] = Journal(store, clock, self._claimed, self._recorded)
+        # One reporter for the lanes, feeds, journal, refresher and selection.
+        self.outage = OutageReporter("fan-out")
+        self.journal: Journal[Job] = Journal(
+            store, clock, self._claimed, self._recorded, outage=self.outage
+        )
         self.spacing = ChatSpacing()
         self.journal.ownership = ownership
         self.free = Lane("free", Pacer(self.options.rate), paid=False)
@@ -182,7 +187,8 @@ class FanOut:
             busy = not self.is_idle()
             poked = self._poked.is_set()
             self._poked.clear()
-            try:
+            # The next refresh retries; sending goes on meanwhile.
+            with self.outage.guard("fan-out refresh failed", log):
                 if busy or poked or await self._work_waiting():
                     await self.selector.refresh(self)
                     self._rescan(0.0 if poked else self.options.rescan)
@@ -190,8 +196,6 @@ class FanOut:
                     await self.selector.follow_blackouts(self, self._pulse)
                 if self.is_idle():
                     self._drained.set()
-            except Exception:  # the next refresh retries; sending goes on meanwhile
-                log.exception("fan-out refresh failed")
             wait = self.options.refresh if busy else self.options.poll
             try:
                 async with asyncio.timeout(wait):
@@ -227,8 +231,9 @@ class FanOut:
                     await lane.rest()
                 else:
                     await self._dispatch_row(lane, row)
-            except Exception:  # the database went away: rows stay pending, the lane goes on
-                log.exception("fan-out %s lane failed; trying again", lane.name)
+            except Exception as exc:  # the database went away: rows stay pending, lane goes on
+                if not self.outage.failed(exc):
+                    log.exception("fan-out %s lane failed; trying again", lane.name)
                 await asyncio.sleep(self.options.db_retry)
 
     async def _dispatch_row(self, lane: Lane, row: FeedRow) -> None:

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from bot.clock import Clock
 from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.store import Store
+from bot.store.outage import OutageReporter
 from bot.store.private_outbox import Outcome, write_round
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,14 @@ class Journal(Generic[T]):
         clock: Clock,
         on_claim: Callable[[T, bool], None],
         on_recorded: Callable[[Sequence[Outcome]], None] = lambda outcomes: None,
+        *,
+        outage: OutageReporter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.on_claim = on_claim
         self.on_recorded = on_recorded
+        self.outage = outage or OutageReporter("fan-out journal")
         # Held by every writer of the fan-out, so they never wait on each other's SQLite lock.
         self.lock = asyncio.Lock()
         self._claims: list[tuple[int, T]] = []
@@ -149,8 +153,9 @@ class Journal(Generic[T]):
                     owner.alive_since() if ids else None,
                     fence,
                 )
-        except Exception:  # the database is unreachable: keep outcomes, give claims up
-            log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))
+        except Exception as exc:  # the database is unreachable: keep outcomes, give claims up
+            if not self.outage.failed(exc):
+                log.exception("could not write %d outcomes and %d claims", len(outcomes), len(ids))
             for _, job in claims:
                 self.on_claim(job, False)
             if self._closing:  # shutting down: the rows stay sending, uncertain after restart
@@ -159,6 +164,7 @@ class Journal(Generic[T]):
             self._outcomes[:0] = outcomes
             await asyncio.sleep(RETRY_SECONDS)
             return
+        self.outage.succeeded()
         self.rounds += 1
         for row_id, job in claims:
             self.on_claim(job, row_id in claimed)

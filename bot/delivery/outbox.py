@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.config import Settings, parse_duration
 from bot.delivery.notify import Notifier
 from bot.delivery.replicas import SOLO, Ownership
+from bot.delivery.unwritten import Conclusion, UnwrittenOutcomes
 from bot.library import Library
 from bot.render import RULES, Rendered, Renderer, RenderError
 from bot.render.threads import split_thread
@@ -66,6 +67,17 @@ class Outbox:
         self.clock = clock
         self.notifier = notifier
         self.grace = parse_duration(settings.schedule.misfire_grace)
+        self.unwritten = UnwrittenOutcomes(store, notifier)
+        # Channels whose deliveries wait without spending attempts (Telegram not up yet).
+        self.held: dict[str, str] = {}
+
+    def hold(self, channel: str, reason: str | None) -> None:
+        """Keep a network's deliveries (every account) pending while ``reason`` holds; None
+        sends again."""
+        if reason is None:
+            self.held.pop(channel, None)
+        else:
+            self.held[channel] = reason
 
     async def recover(self, horizon: datetime | None = None) -> int:
         """Deliveries left ``sending`` by a process silent since ``horizon`` (default: dead by
@@ -145,8 +157,9 @@ class Outbox:
 
     async def send_ready(self) -> int:
         """Send every delivery that is ready; return how many were sent."""
+        await self.unwritten.flush()  # outcomes the database refused last time come first
         sent = 0
-        for delivery in ready_deliveries(self.store, self.clock.now()):
+        for delivery in ready_deliveries(self.store, self.clock.now(), held=self.held):
             if self.store.is_paused() or self.blackout(self.clock.now()):
                 return sent
             if not self.ownership.may_send():  # lost its lease: claims nothing until it beats
@@ -222,34 +235,30 @@ class Outbox:
         )
         if not claimed:
             return 0
-        parts = [rendered.text]
-        if not rendered.fits:
-            parts = split_thread(rendered.text, RULES[delivery.channel].measure, rendered.limit)
-        outgoing = Outgoing(
-            text=parts[0],
-            continuation=tuple(parts[1:]),
-            lang=delivery.lang,
-            item_id=delivery.item_id,
-            idempotency_key=delivery.idempotency_key,
-            content_warning=rendered.content_warning,
-            links=rendered.links,
-            reply_to=reply_to,
-        )
+        # From here on the row is ``sending``: every way out must write its outcome.
         try:
-            published = await channel.publish(outgoing)
+            published = await channel.publish(self._outgoing(delivery, rendered, reply_to))
         except ChannelError as exc:
             await self._failed(delivery, exc)
             return 0
-        finish_delivery(
-            self.store,
+        except Exception as exc:  # a bug, or an answer the client library could not read
+            await self._unexpected(delivery, exc)
+            return 0
+        if not published.external_id:
+            await self._unexpected(delivery, ValueError("an answer without a post id"))
+            return 0
+        sent = Conclusion(
             delivery.id,
             DeliveryStatus.SENT,
             self.clock.now(),
-            external_id=published.external_id,
-            url=published.url,
-            external_ref=published.ref,
-            error=None,
+            {
+                "external_id": published.external_id,
+                "url": published.url,
+                "external_ref": published.ref,
+                "error": None,
+            },
         )
+        await self.unwritten.conclude(sent)
         log.info(
             "sent %s %s on %s: %s",
             delivery.item_id,
@@ -273,28 +282,51 @@ class Outbox:
         rendered = self.renderer.render_correction(item, delivery.channel, delivery.lang)
         return rendered, ReplyTarget(original.external_id, original.external_ref)
 
+    def _outgoing(
+        self, delivery: Delivery, rendered: Rendered, reply_to: ReplyTarget | None
+    ) -> Outgoing:
+        parts = [rendered.text]
+        if not rendered.fits:
+            parts = split_thread(rendered.text, RULES[delivery.channel].measure, rendered.limit)
+        return Outgoing(
+            text=parts[0],
+            continuation=tuple(parts[1:]),
+            lang=delivery.lang,
+            item_id=delivery.item_id,
+            idempotency_key=delivery.idempotency_key,
+            content_warning=rendered.content_warning,
+            links=rendered.links,
+            reply_to=reply_to,
+        )
+
+    async def _unexpected(self, delivery: Delivery, exc: Exception) -> None:
+        """The request may have left: mark the delivery uncertain now and tell staff."""
+        log.error(
+            "unexpected error publishing delivery %d on %s",
+            delivery.id,
+            delivery.channel,
+            exc_info=exc,
+        )
+        reason = (
+            f"unexpected error while publishing ({type(exc).__name__}): the post may or may "
+            "not be out. Check the channel; it will not be re-sent."
+        )
+        await self._conclude(delivery, DeliveryStatus.UNCERTAIN, reason)
+
     async def _failed(self, delivery: Delivery, exc: ChannelError) -> None:
         now = self.clock.now()
         attempts = delivery.attempts + 1
         if exc.kind is ErrorKind.RATE_LIMITED and attempts < MAX_RATE_LIMIT_WAITS:
             wait = timedelta(seconds=exc.retry_after or 60)
-            finish_delivery(
-                self.store,
-                delivery.id,
-                DeliveryStatus.PENDING,
-                self.clock.now(),
-                next_attempt_at=now + wait,
-                error=f"rate limited: {exc.reason}",
+            values = {"next_attempt_at": now + wait, "error": f"rate limited: {exc.reason}"}
+            await self.unwritten.conclude(
+                Conclusion(delivery.id, DeliveryStatus.PENDING, now, values)
             )
             return
         if exc.kind is ErrorKind.TRANSIENT and attempts < MAX_ATTEMPTS:
-            finish_delivery(
-                self.store,
-                delivery.id,
-                DeliveryStatus.PENDING,
-                self.clock.now(),
-                next_attempt_at=now + backoff(attempts),
-                error=exc.reason,
+            values = {"next_attempt_at": now + backoff(attempts), "error": exc.reason}
+            await self.unwritten.conclude(
+                Conclusion(delivery.id, DeliveryStatus.PENDING, now, values)
             )
             return
         status = (
@@ -304,8 +336,17 @@ class Outbox:
         if exc.kind is ErrorKind.AUTH and delivery.account:
             # The channel names the plain variables; a named account reads its own.
             reason += f" (for {delivery.target}: the ones ending in __{delivery.account.upper()})"
-        finish_delivery(self.store, delivery.id, status, now, error=reason)
-        await self._tell(delivery, f"{status}: {reason}")
+        await self._conclude(delivery, status, reason)
+
+    async def _conclude(self, delivery: Delivery, status: DeliveryStatus, reason: str) -> None:
+        notice = (
+            f"Delivery {delivery.id} ({delivery.item_id} on {delivery.target}, "
+            f"{delivery.lang}) {status}: {reason}"
+        )
+        values: dict[str, object] = {"error": reason}
+        await self.unwritten.conclude(
+            Conclusion(delivery.id, status, self.clock.now(), values, notice)
+        )
 
     async def _tell(self, delivery: Delivery, what: str) -> None:
         await self.notifier.notify_staff(

@@ -149,8 +149,9 @@ class Selector:
         """Write every recipient's row, batch by batch, behind the journal's lock."""
         try:
             await self._select_each(broadcasts, fanout)
-        except Exception:  # the next refresh starts over from the saved cursor
-            log.exception("selecting broadcast recipients failed")
+        except Exception as exc:  # the next refresh starts over from the saved cursor
+            if not fanout.outage.failed(exc):
+                log.exception("selecting broadcast recipients failed")
 
     async def _select_each(self, broadcasts: list[Broadcast], fanout: FanOut) -> None:
         for broadcast in broadcasts:

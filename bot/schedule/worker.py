@@ -14,6 +14,7 @@ from bot.delivery.outbox import Outbox
 from bot.schedule.planner import Planner
 from bot.schedule.triggers import make_trigger
 from bot.store.due import next_posting_work
+from bot.store.outage import OutageReporter
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Worker:
         self.outbox = outbox
         self.scheduler: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
+        self.outage = OutageReporter("publishing")
         # More periodic jobs on the same scheduler: (id, seconds, coroutine function).
         self.extra_jobs: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
         # Run first in every tick (the library reload: a retraction counts from this tick).
@@ -49,24 +51,25 @@ class Worker:
                 for hook in self.before_tick:
                     await hook()
                 due = await asyncio.to_thread(next_posting_work, self.outbox.store)
-            except Exception:  # the next poll retries
-                log.exception("publishing poll failed")
+            except Exception as exc:  # the next poll retries
+                if not self.outage.failed(exc):
+                    log.exception("publishing poll failed")
                 return
+            self.outage.succeeded()
         if due is not None and due <= self.outbox.clock.now():
             await self.tick()
 
     async def tick(self) -> None:
         """Write posts for due firings, dispatch due posts, send ready deliveries."""
         self._full_tick_at = asyncio.get_running_loop().time()
+        # One bad tick must not stop the worker; the next retries.
         async with self._lock:
-            try:
+            with self.outage.guard("publishing tick failed", log):
                 for hook in self.before_tick:
                     await hook()
                 self.planner.materialize()
                 await self.outbox.dispatch_due()
                 await self.outbox.send_ready()
-            except Exception:  # one bad tick must not stop the worker; the next retries
-                log.exception("publishing tick failed")
 
     async def start(self) -> None:
         """Recover from a crash, then schedule rule jobs and the poll job on this loop."""

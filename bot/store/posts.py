@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import case, func, select, update
@@ -212,14 +212,17 @@ def write_deliveries(
         )
 
 
-def ready_deliveries(store: Store, now: datetime, limit: int = 50) -> list[Delivery]:
+def ready_deliveries(
+    store: Store, now: datetime, limit: int = 50, *, held: Collection[str] = ()
+) -> list[Delivery]:
+    """Pending deliveries due by ``now``, oldest first, except those on ``held`` channels."""
+    query = select(Delivery).where(
+        Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now
+    )
+    if held:
+        query = query.where(Delivery.channel.not_in(list(held)))
     with store.sessions() as session:
-        rows = session.scalars(
-            select(Delivery)
-            .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
-        )
+        rows = session.scalars(query.order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
         return list(rows)
 
 

@@ -23,6 +23,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.store.outage import OutageReporter
 from bot.telegram import broadcasting, dashboard, onboarding, staff, supporters
 from bot.telegram.access import Handler
 from bot.telegram.services import SERVICES_KEY, BotServices, services
@@ -54,6 +55,8 @@ MENU = [
 
 
 ExtraHandlers = Callable[[AnyApplication], None]
+OUTAGE_KEY = "database_outage"
+LAST_GROUP = 1000  # after every handler: notes updates handled without a database error
 
 
 def build_application(
@@ -109,6 +112,9 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(
         ChatMemberHandler(supporters.chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
     )
+    application.bot_data[OUTAGE_KEY] = OutageReporter("telegram updates")
+    application.bot_data[OUTAGE_KEY + ":failed"] = set()
+    application.add_handler(TypeHandler(Update, _handled), group=LAST_GROUP)
     application.add_error_handler(_error)
 
 
@@ -143,7 +149,21 @@ async def _expired(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log a failed update and carry on: one odd update must never stop the bot."""
+    outage: OutageReporter = context.bot_data[OUTAGE_KEY]
+    if context.error is not None and outage.failed(context.error):
+        context.bot_data[OUTAGE_KEY + ":failed"].add(id(update))
+        return  # reported once per outage, not once per update
     log.error("error while handling an update: %s", context.error, exc_info=context.error)
+
+
+async def _handled(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An update went through every handler: unless the database failed it, it is back."""
+    failed: set[int] = context.bot_data[OUTAGE_KEY + ":failed"]
+    if id(update) in failed:
+        failed.discard(id(update))
+    else:
+        outage: OutageReporter = context.bot_data[OUTAGE_KEY]
+        outage.succeeded()
 
 
 async def start(
@@ -154,23 +174,26 @@ async def start(
     listen: str = "0.0.0.0",
     port: int = 8080,
     own_server: bool = False,
+    menus: bool = True,
 ) -> None:
     """Start receiving updates: long polling, or a webhook that checks Telegram's secret.
 
     With ``own_server`` the webhook route is the process's HTTP server's (``receiver``):
     only the webhook is registered with Telegram. If starting fails, everything opened so far
-    is closed again before the error is raised.
+    is closed again before the error is raised. With ``menus`` false the caller publishes the
+    command menus itself (``set_menus``).
     """
     try:
         if own_server and webhook_url:
             await application.initialize()
-            await set_menus(application)
+            if menus:
+                await set_menus(application)
             await application.bot.set_webhook(
                 webhook_url, secret_token=secret or None, allowed_updates=Update.ALL_TYPES
             )
             await application.start()
         else:
-            await _start(application, webhook_url, secret, listen, port)
+            await _start(application, webhook_url, secret, listen, port, menus)
     except InvalidToken:
         await stop(application)
         # PTB's message quotes the token: "The token `…` was rejected by the server."
@@ -181,10 +204,11 @@ async def start(
 
 
 async def _start(
-    application: AnyApplication, webhook_url: str, secret: str, listen: str, port: int
+    application: AnyApplication, webhook_url: str, secret: str, listen: str, port: int, menus: bool
 ) -> None:
     await application.initialize()
-    await set_menus(application)
+    if menus:
+        await set_menus(application)
     assert application.updater is not None
     if webhook_url:
         path = urlsplit(webhook_url).path.lstrip("/")

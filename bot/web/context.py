@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.schedule.planner import Planner
+from bot.store.outage import OutageReporter
 from bot.store.signin import Session
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class Dashboard:
     webhook_secret: str = ""
     # A dry run with no `staff:` in the config signs in as this local id (never with Telegram).
     local_staff: int | None = None
+    # /healthz during a database outage: one line when it begins, one when it ends.
+    outage: OutageReporter = field(default_factory=lambda: OutageReporter("health check"))
 
     def is_staff(self, staff_id: int) -> bool:
         """Whether ``staff_id`` is on the staff list now (removal ends access at once)."""

@@ -35,7 +35,9 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         report = await asyncio.to_thread(health, board)
     except SQLAlchemyError as exc:
-        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        if not board.outage.failed(exc):  # a probe every few seconds: not a line each
+            log.warning("health check: database unreachable: %s", type(exc).__name__)
         report = {"database": "unreachable", "channels": board.channels}
         return web.json_response(report, status=503)
+    board.outage.succeeded()
     return web.json_response(report)

@@ -239,6 +239,7 @@ class FakeBotAPI:
         self._stored: dict[tuple[int, int], Params] = {}
         self._seen: set[tuple[int, str]] = set()
         self._faults: dict[str, deque[_Fault]] = {}
+        self._odd_results: dict[str, deque[Any]] = {}
         self._blocked: dict[int, str] = {}
         self._missing: set[int] = set()
         self._migrated: dict[int, int] = {}
@@ -447,6 +448,11 @@ class FakeBotAPI:
         fault = _Fault(status, description, parameters or None, times, after)
         self._faults.setdefault(method.lower(), deque()).append(fault)
 
+    def answer_next_with(self, method: str, result: Any) -> None:
+        """Answer the next call of ``method`` with ``{"ok": true, "result": result}`` as is
+        (a malformed result, as a broken self-hosted Bot API server might send)."""
+        self._odd_results.setdefault(method.lower(), deque()).append(result)
+
     def block_chat(self, chat_id: int | str, description: str | None = None) -> None:
         """Answer sends to this chat with 403 (blocked user, or not a member of a channel)."""
         chat = self._resolve(chat_id)
@@ -590,6 +596,8 @@ class FakeBotAPI:
             if handler is None:
                 raise ApiError(404, "Not Found")
             self._injected_fault(lowered)
+            if odd := self._odd_results.get(lowered):
+                return 200, json.dumps({"ok": True, "result": odd.popleft()}).encode()
             result = await handler(call.params, call)
         except ApiError as error:
             if error.status == 429:

@@ -95,7 +95,7 @@ async def test_fanout_sends_and_429s_are_counted(web: Web) -> None:
 
 @pytest.mark.postgres
 async def test_healthz_is_503_while_the_database_is_away_and_200_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The test's own TCP path to PostgreSQL is cut and restored; the shared server runs on."""
     with postgres_schema() as real_url:
@@ -118,6 +118,7 @@ async def test_healthz_is_503_while_the_database_is_away_and_200_after(
             response = await client.get("/healthz")
             assert response.status == 503
             assert (await response.json())["database"] == "unreachable"
+            assert (await client.get("/healthz")).status == 503  # probes go on
             metrics = await (await client.get("/metrics")).text()
             assert "campaign_database_up 0.0" in metrics
             proxy.port = port
@@ -129,6 +130,10 @@ async def test_healthz_is_503_while_the_database_is_away_and_200_after(
                     break
                 await asyncio.sleep(0.5)
             assert status == 200
+            # However many probes met the outage: one line when it began, one when it ended.
+            lines = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
+            assert [line.split(":")[0] for line in lines] == ["health check"] * 2, lines
+            assert "reachable again after" in lines[1]
         finally:
             await client.close()
             proxy.close()
