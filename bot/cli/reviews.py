@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from bot.cli.common import config_option, fail, json_option, load, print_json
+from bot.cli.common import EXIT_CONTENT, config_option, fail, json_option, load, print_json
 from bot.config import LANGUAGES
-from bot.library import Item, Library, load_library, unknown_message
+from bot.library import Item, Library, Problem, load_library, unknown_message
 from bot.library.reviews import (
     MIGRATED_BY,
     REVIEWS_FILE,
@@ -63,10 +63,22 @@ def review(
         languages = [lang] if lang else list(loaded.settings.campaign.languages)
         _show_pending(pending_reviews(library, languages), as_json)
     elif migrate:
+        _refuse_to_overwrite(problems)
         _migrate(library, by or MIGRATED_BY)
     else:
         assert item_id is not None
+        _refuse_to_overwrite(problems)
         _record(library, item_id, lang, by)
+
+
+def _refuse_to_overwrite(problems: list[Problem]) -> None:
+    """Exit 1 while reviews.yaml does not read cleanly: writing it would drop records."""
+    if any(problem.file == REVIEWS_FILE for problem in problems):
+        fail(
+            f"{REVIEWS_FILE} has errors (listed above); fix them first, "
+            "so that recording a review loses no record",
+            EXIT_CONTENT,
+        )
 
 
 def _record(library: Library, item_id: str, lang: str | None, by: str | None) -> None:

@@ -314,3 +314,33 @@ def test_post_follows_the_review_records(
     path.write_text(path.read_text(encoding="utf-8").replace("426", "427"), encoding="utf-8")
     again = run(*post)
     assert again.exit_code == 2 and "is not reviewed" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "reviews:\n  - item: f-attacks\n    lang: [en\n",  # does not parse
+        "reviews:\n  - item: f-attacks\n    lang: en\n    hash: nothex\n    by: L\n",  # invalid
+    ],
+)
+def test_review_refuses_to_overwrite_a_reviews_file_with_errors(
+    campaign: Campaign, body: str
+) -> None:
+    path = campaign.messages / "reviews.yaml"
+    path.write_text(body, encoding="utf-8")
+    result = run("library", "review", "f-attacks", "--lang", "ar", "--by", "L")
+    assert result.exit_code == 1, result.output
+    assert "reviews.yaml has errors" in result.stderr
+    assert path.read_text(encoding="utf-8") == body
+    items = campaign.messages / "items.yaml"
+    items.write_text(
+        items.read_text(encoding="utf-8").replace(
+            "  id: f-attacks\n", "  id: f-attacks\n  reviewed: [en, ar]\n"
+        ),
+        encoding="utf-8",
+    )
+    result = run("library", "review", "--migrate")
+    assert result.exit_code == 1, result.output
+    assert "reviews.yaml has errors" in result.stderr
+    assert path.read_text(encoding="utf-8") == body
+    assert "reviewed: [en, ar]" in items.read_text(encoding="utf-8")
