@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.store.signin import create_link
+from tests.campaign_factory import Campaign
 from tests.web_harness import OUTSIDER, STAFF_A, STAFF_B, Web, dashboard_campaign, start_web
 
 
@@ -135,3 +139,41 @@ async def test_sign_out_ends_the_session(web: Web) -> None:
     assert status == 303
     assert (await web.client.get("/calendar")).status == 401
     assert (f"telegram:{STAFF_A}", "web", "signout", True) in [a[:4] for a in web.audit()]
+
+
+def rewrite_config(campaign: Campaign, data: dict[str, Any] | str) -> None:
+    """Write the campaign's config file anew and give it a later modification time."""
+    path = campaign.config_path
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        campaign.write_config(data)
+    later = path.stat().st_mtime_ns + 5_000_000_000
+    os.utime(path, ns=(later, later))
+
+
+async def test_removing_a_staff_id_from_the_config_file_ends_access_without_restart(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    campaign = dashboard_campaign(tmp_path / "c")
+    async for web in start_web(campaign, db_url, monkeypatch):
+        await web.sign_in(STAFF_B)
+        assert (await web.client.get("/library")).status == 200
+        config = campaign.config()
+        rewrite_config(campaign, {**config, "staff": [STAFF_A]})
+        response = await web.client.get("/library")
+        assert response.status == 403
+        assert "not on the staff list" in await response.text()
+        # A config that no longer parses keeps the last good list, and says so once.
+        good = campaign.config_path.read_text(encoding="utf-8")
+        rewrite_config(campaign, good + "staff: [\n")
+        with caplog.at_level(logging.WARNING, logger="bot.staff"):
+            await web.sign_in(STAFF_A)
+            assert (await web.client.get("/library")).status == 200
+            assert (await web.client.get("/calendar")).status == 200
+        kept = [r for r in caplog.records if "staff list kept" in r.getMessage()]
+        assert len(kept) == 1
+        rewrite_config(campaign, config)
+        token = create_link(web.core.store, STAFF_B, web.clock.now())
+        back = await web.client.post(f"/signin/{token}", allow_redirects=False)
+        assert back.status == 303
