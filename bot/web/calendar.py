@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 from aiohttp import web
@@ -15,6 +16,8 @@ from bot.web.context import dashboard_of
 from bot.web.templating import page
 
 routes = web.RouteTableDef()
+# How far from today the calendar goes, either way (the planner works through every day to it).
+REACH_DAYS = 731
 
 
 @routes.get("/")
@@ -36,10 +39,18 @@ async def calendar(request: web.Request) -> web.Response:
         )
     except ValueError:
         anchor = today
+    if abs((anchor - today).days) > REACH_DAYS:
+        return page(
+            request,
+            "problem.html",
+            status=400,
+            error=f"The calendar shows dates within two years of today ({today.isoformat()}).",
+        )
     first, weeks = span(core, view, anchor)
     start, end = bounds(core, first, weeks)
     by_day: dict[date, list[object]] = {}
-    for entry in entries(core, start, end):
+    # Planning weeks ahead takes a while: off the event loop, so other requests go on.
+    for entry in await asyncio.to_thread(entries, core, start, end):
         by_day.setdefault(entry.at.astimezone(core.settings.zone).date(), []).append(entry)
     step = timedelta(days=7) if view == "week" else timedelta(days=31)
     month = anchor.replace(day=1)

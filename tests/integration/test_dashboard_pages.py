@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -316,3 +318,37 @@ async def test_library_shows_renders_with_length_and_problems(web: Web) -> None:
     assert item.count("<meter") >= 9  # every channel × language
     assert 'dir="rtl" lang="ckb"' in item
     assert (await web.client.get("/library/nothing")).status == 404
+
+
+@pytest.mark.parametrize("start", ["2100-01-01", "9999-12-31", "0001-01-01", "2029-01-01"])
+async def test_a_calendar_far_from_today_is_a_plain_400(web: Web, start: str) -> None:
+    await web.sign_in()
+    for view in ("month", "week"):
+        response = await web.client.get(f"/calendar?view={view}&start={start}")
+        assert response.status == 400
+        assert "within two years of today (2026-11-24)" in await response.text()
+    near = await web.client.get("/calendar?view=month&start=2028-11-01")
+    assert near.status == 200 and "November 2028" in await near.text()
+
+
+async def test_the_calendar_plans_off_the_event_loop(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.web.calendar as calendar_page
+
+    loops: list[bool] = []
+    real = calendar_page.entries
+
+    def watched(*args: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:  # a worker thread has no running loop
+            loops.append(False)
+        return real(*args)
+
+    monkeypatch.setattr(calendar_page, "entries", watched)
+    await web.sign_in()
+    response = await web.client.get("/calendar?view=month")
+    assert response.status == 200
+    assert loops and not any(loops)  # every calendar request planned in a worker thread
