@@ -22,6 +22,7 @@ from bot.config import (
     database_url,
     env,
     has_any_credentials,
+    http_port,
     load_config,
     missing_credentials,
     prefer_ptb_timedelta,
@@ -410,7 +411,7 @@ def build_web_server(runtime: Runtime) -> WebServer:
         board.on_update = receiver(runtime.telegram)
         board.webhook_path = urlsplit(webhook_url).path or "/"
         board.webhook_secret = env("TELEGRAM_WEBHOOK_SECRET")
-    return WebServer(build_web_app(board), env("HOST"), int(env("PORT")))
+    return WebServer(build_web_app(board), env("HOST"), http_port())
 
 
 def run(config_path: str | None, *, dry_run: bool) -> None:

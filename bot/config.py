@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -674,10 +675,31 @@ def env(name: str) -> str:
     return value if value else SETTINGS[name][0]
 
 
+def http_port() -> int:
+    """The HTTP server's port from PORT; raise ConfigError when it is not one."""
+    value = env("PORT").strip()
+    if not value.isdigit() or int(value) > 65535:
+        raise ConfigError(f"PORT={value!r}: expected a port number from 0 to 65535, e.g. 8080")
+    return int(value)
+
+
 def dashboard_url() -> str:
-    """The dashboard's public base URL, without a trailing slash."""
-    url = env("DASHBOARD_URL").rstrip("/")
-    return url or f"http://{env('HOST')}:{env('PORT')}"
+    """The dashboard's public base URL, without a trailing slash; raise ConfigError when
+    DASHBOARD_URL is set but is not an http(s)://host address."""
+    url = env("DASHBOARD_URL").strip().rstrip("/")
+    if not url:
+        return f"http://{env('HOST')}:{http_port()}"
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != -1
+    except ValueError:  # e.g. a port that is not a number
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"DASHBOARD_URL={url!r}: expected the dashboard's address, "
+            "http(s)://host, e.g. https://bot.example.org"
+        )
+    return url
 
 
 def credential_name(name: str, account: str = "") -> str:

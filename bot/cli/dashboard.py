@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bot.app import DRY_RUN_STAFF
-from bot.cli.common import config_option, fail
+from bot.cli.common import config_option, fail, handles_config_errors
 from bot.cli.schedule import actor, core
 from bot.config import dashboard_url
 from bot.store.signin import LINK_LIFETIME, create_link
@@ -19,8 +19,10 @@ def dashboard_group() -> None:
 @dashboard_group.command("link")
 @click.option("--staff", "staff_id", type=int, required=True, help="Your Telegram user id.")
 @config_option
+@handles_config_errors
 def link(staff_id: int, config_path: str | None) -> None:
     """Print a one-time sign-in link (10 minutes, single use) for a staff member."""
+    base = dashboard_url()  # a bad DASHBOARD_URL or PORT: exit 2 before a link is made
     app = core(config_path)
     staff = app.settings.staff
     if staff_id not in staff and not (not staff and staff_id == DRY_RUN_STAFF):
@@ -33,5 +35,5 @@ def link(staff_id: int, config_path: str | None) -> None:
     token = create_link(app.store, staff_id, app.clock.now())
     app.store.audit(actor(), "cli", "dashboard-link", {"staff": staff_id})
     minutes = int(LINK_LIFETIME.total_seconds() // 60)
-    click.echo(f"{dashboard_url()}/signin/{token}")
+    click.echo(f"{base}/signin/{token}")
     click.echo(f"(valid {minutes} minutes, once; it opens a 12-hour session)", err=True)

@@ -18,7 +18,7 @@ from bot.cli.common import (
     json_option,
     print_json,
 )
-from bot.config import ConfigError, env
+from bot.config import ConfigError, dashboard_url, env, http_port
 from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_posts_today
 from bot.schedule.when import parse_when
 from bot.store import DeliveryStatus, PostError
@@ -59,10 +59,11 @@ def configure_logging() -> None:
 @config_option
 @handles_config_errors
 def run(dry_run: bool, config_path: str | None) -> None:
-    """Run the bot: publish on schedule until SIGTERM or SIGINT (the Procfile's worker)."""
+    """Run the bot: publish on schedule until SIGTERM or SIGINT (the Procfile's web process)."""
     from bot.app import run as run_app
 
     configure_logging()
+    http_port(), dashboard_url()  # a bad PORT or DASHBOARD_URL is a one-line error, up front
     try:
         run_app(config_path, dry_run=dry_run)
     except ContentError as exc:

@@ -270,3 +270,30 @@ def test_counts_use_singular_for_one(campaign: Campaign) -> None:
 def test_unknown_language_lists_known_ones(campaign: Campaign) -> None:
     line = _one_line_error(run("preview", "f-attacks", "--lang", "fr"))
     assert line == "Error: unknown language 'fr'; expected one of en, ar, ckb"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("PORT", "abc", "PORT='abc': expected a port number from 0 to 65535"),
+        ("PORT", "70000", "PORT='70000': expected a port number from 0 to 65535"),
+        ("DASHBOARD_URL", "notaurl", "DASHBOARD_URL='notaurl': expected the dashboard's address"),
+        ("DASHBOARD_URL", "ftp://x.org", "DASHBOARD_URL='ftp://x.org': expected"),
+        ("DASHBOARD_URL", "https://x.org:abc", "DASHBOARD_URL='https://x.org:abc': expected"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [["run", "--dry-run"], ["dashboard", "link", "--staff", "1"]], ids=" ".join
+)
+def test_bad_port_or_dashboard_url(
+    campaign: Campaign,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    value: str,
+    expected: str,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    monkeypatch.setenv(variable, value)
+    assert expected in _one_line_error(run(*command))
