@@ -58,8 +58,9 @@ def schedule_post(
         raise PostError(f"{item_id} has no {lang} text; languages: {', '.join(item.text)}")
     if not item.is_reviewed(lang) and not settings.publish_unreviewed:
         raise PostError(
-            f"the {lang} text of {item_id} is not reviewed; a person must review "
-            "it (add the language to `reviewed`) or set publish_unreviewed: true"
+            f"the {lang} text of {item_id} is not reviewed; a person must review it "
+            f"(`campaign-bot library review {item_id} --lang {lang} --by NAME`) or set "
+            "publish_unreviewed: true"
         )
     # A network carrying no account in this language is passed over (as rules do); a named
     # account that does not carry it, or no target at all, is a mistake.

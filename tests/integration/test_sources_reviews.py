@@ -308,6 +308,8 @@ def test_post_follows_the_review_records(
     post = ("post", "f-attacks", "--channel", "console", "--lang", "ar", "--at", "+1h")
     refused = run(*post)
     assert refused.exit_code == 2 and "is not reviewed" in refused.stderr
+    assert "`campaign-bot library review f-attacks --lang ar --by NAME`" in refused.stderr
+    assert "`reviewed`" not in refused.stderr
     run("library", "review", "f-attacks", "--lang", "ar", "--by", "Layla H.")
     assert run(*post).exit_code == 0
     path = campaign.messages / "items.yaml"
