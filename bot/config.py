@@ -190,8 +190,20 @@ class Campaign(_Strict):
         return self
 
 
+_ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_]{0,29}")
+
+
+def _account_name(value: str) -> str:
+    if not _ACCOUNT_NAME.fullmatch(value):
+        raise ValueError(
+            "an account name is a lowercase letter, then lowercase letters, digits and _ "
+            "(up to 30 in all), e.g. kurdish"
+        )
+    return value
+
+
 # An account's name: also the suffix of its credentials, X_CONSUMER_KEY__KURDISH for kurdish.
-AccountName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")]
+AccountName = Annotated[str, AfterValidator(_account_name)]
 
 
 class AccountOptions(_Strict):

@@ -118,7 +118,13 @@ def test_an_account_of_a_network_without_accounts(campaign: Campaign) -> None:
 @pytest.mark.parametrize(
     ("accounts", "wanted"),
     [
-        ({"Kurdish": {"languages": ["ckb"]}}, "channels.x.accounts.Kurdish.[key]"),
+        (
+            {"Kurdish": {"languages": ["ckb"]}},
+            "channels.x.accounts.Kurdish.[key]: an account name is a lowercase letter, then "
+            "lowercase letters, digits and _ (up to 30 in all), e.g. kurdish (got 'Kurdish')",
+        ),
+        ({"daily-post": {"languages": ["ckb"]}}, "digits and _ (up to 30 in all)"),
+        ({"a" * 31: {"languages": ["ckb"]}}, "(up to 30 in all)"),
         ({"kurdish": {}}, "channels.x.accounts.kurdish.languages: required key is missing"),
         ({"kurdish": {"languages": ["ku"]}}, "unknown language 'ku'"),
     ],
