@@ -20,21 +20,19 @@ from bot.store.posts import create_post, move_post, posts_between, sent_today
 PAST_TOLERANCE = timedelta(minutes=1)
 
 
-def schedule_post(
+def check_post(
     *,
     settings: Settings,
     library: Library,
     renderer: Renderer,
-    store: Store,
     item_id: str,
     channels: list[str],
     lang: str | None,
     due_at: datetime,
-    actor: str,
-    via: str,
     now: datetime,
-) -> Post:
-    """Check and schedule a one-off post; raise PostError saying what is wrong."""
+) -> tuple[str, list[str]]:
+    """Every check of a one-off post, creating nothing: return its language and channels, or
+    raise PostError saying what is wrong (so a form of several posts can check them all first)."""
     try:
         item = library.get(item_id)
     except KeyError as exc:
@@ -80,6 +78,34 @@ def schedule_post(
                 f"{item_id} is {rendered.length - rendered.limit} over the {channel}"
                 f" limit ({rendered.length}/{rendered.limit})"
             )
+    return lang, channels
+
+
+def schedule_post(
+    *,
+    settings: Settings,
+    library: Library,
+    renderer: Renderer,
+    store: Store,
+    item_id: str,
+    channels: list[str],
+    lang: str | None,
+    due_at: datetime,
+    actor: str,
+    via: str,
+    now: datetime,
+) -> Post:
+    """Check and schedule a one-off post; raise PostError saying what is wrong."""
+    lang, channels = check_post(
+        settings=settings,
+        library=library,
+        renderer=renderer,
+        item_id=item_id,
+        channels=channels,
+        lang=lang,
+        due_at=due_at,
+        now=now,
+    )
     created = create_post(
         store,
         item_id=item_id,

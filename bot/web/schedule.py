@@ -7,7 +7,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.accounts import target_names
-from bot.schedule.posting import reschedule_post, schedule_post
+from bot.schedule.posting import check_post, reschedule_post, schedule_post
 from bot.store import PostError, PostStatus
 from bot.store.posts import approve_post, cancel_post, posts_between
 from bot.web.auth import actor
@@ -72,6 +72,18 @@ async def schedule(request: web.Request) -> web.Response:
         languages = [str(lang)[:10] for lang in form.getall("lang", [])] or [""]
         if not item_id:
             raise FormError("choose an item")
+        # All or nothing: every language passes every check before any post is made.
+        for lang in dict.fromkeys(languages):
+            check_post(
+                settings=core.settings,
+                library=core.library,
+                renderer=core.renderer,
+                item_id=item_id,
+                channels=channels,
+                lang=lang or None,
+                due_at=due,
+                now=now,
+            )
         for lang in dict.fromkeys(languages):  # one post per language
             post = schedule_post(
                 settings=core.settings,

@@ -151,6 +151,18 @@ async def test_a_post_can_be_scheduled_for_now_in_two_languages(web: Web) -> Non
     assert f"Scheduled: post {made[0].id}, post {made[1].id}." in page
 
 
+async def test_a_form_with_a_refused_language_schedules_nothing(web: Web) -> None:
+    csrf = await web.sign_in()
+    fields = [("csrf", csrf), ("item", "f-attacks"), ("channel", "telegram"), ("when", "")]
+    fields += [("lang", "en"), ("lang", "ar"), ("lang", "ckb")]  # ckb is not reviewed
+    response = await web.client.post("/schedule", data=fields, allow_redirects=False)
+    assert response.status == 400
+    text = await response.text()
+    assert "the ckb text of f-attacks is not reviewed" in text
+    assert "already scheduled" not in text
+    assert posts(web) == []  # all or nothing: the en and ar posts were not made either
+
+
 async def test_two_person_rule_in_the_browser(two_person: Web) -> None:
     web = two_person
     csrf_a = await web.sign_in(STAFF_A)
