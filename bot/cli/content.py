@@ -77,7 +77,10 @@ def _library(config_path: str | None) -> tuple[Library, Renderer, Settings]:
 
 @click.command()
 @click.argument("item_id")
-@click.option("--channel", help="Only this channel (telegram, x, mastodon, bluesky, console).")
+@click.option(
+    "--channel",
+    help="Only this channel (telegram, x, mastodon, bluesky, console) or account (x:kurdish).",
+)
 @click.option("--lang", help="Only this language (en, ar, ckb).")
 @click.option("--raw", is_flag=True, help="Print exactly the post text and nothing else.")
 @config_option
@@ -95,8 +98,11 @@ def preview(
     if unknown:
         message = unknown_message("target", unknown[0], library.targets)
         fail(f"item {item.id}: targets: {message}", EXIT_CONTENT)
-    if channel is not None and channel not in CHANNEL_NAMES:
+    network, _, account = (channel or "").partition(":")
+    if channel is not None and network not in CHANNEL_NAMES:
         fail(unknown_message("channel", channel, CHANNEL_NAMES))
+    if account and (problem := settings.unknown_account(channel or "")) is not None:
+        fail(problem)
     if lang is not None and lang not in LANGUAGES:
         fail(unknown_message("language", lang, LANGUAGES))
     chosen_channels = [channel] if channel else channels
@@ -112,7 +118,7 @@ def preview(
     for ch in chosen_channels:
         for code in chosen_langs:
             try:
-                post = renderer.render(item, ch, code)
+                post = renderer.render(item, ch.partition(":")[0], code)  # x:kurdish renders as x
             except RenderError as exc:
                 click.echo(f"── {ch} · {code}: ERROR {exc}", err=True)
                 failed = True

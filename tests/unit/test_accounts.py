@@ -290,3 +290,22 @@ def test_post_to_two_networks_goes_where_the_language_is_carried(
     queue = json.loads(runner.invoke(cli, ["queue", "--days", "0", "--json"]).stdout)
     [row] = [r for r in queue["posts"] if r["from"].startswith("post ")]
     assert row["channels"] == ["x:kurdish"]
+
+
+def test_preview_takes_an_account_and_renders_as_its_network(campaign: Campaign) -> None:
+    config = str(configure(campaign, ACCOUNTS, RULE))
+    runner = CliRunner()
+    shown = runner.invoke(
+        cli, ["preview", "f-attacks", "--channel", "x:kurdish", "--lang", "en", "--config", config]
+    )
+    assert shown.exit_code == 0, shown.output
+    as_x = runner.invoke(
+        cli, ["preview", "f-attacks", "--channel", "x", "--lang", "en", "--config", config]
+    )
+    assert shown.stdout.replace("x:kurdish", "x") == as_x.stdout
+    assert shown.stdout.startswith("── x:kurdish · en · ")
+    unknown = runner.invoke(
+        cli, ["preview", "f-attacks", "--channel", "x:arabic", "--config", config]
+    )
+    assert unknown.exit_code == 2
+    assert "unknown account 'x:arabic'; expected one of x:english, x:kurdish" in unknown.stderr
