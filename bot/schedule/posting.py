@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.library import Library, unknown_message
 from bot.render import Renderer, RenderError
 from bot.schedule.planner import Planner
+from bot.schedule.reminders import blackout_reason
 from bot.store import Post, PostError, PostStatus, Store
 from bot.store.posts import create_post, move_post, posts_between, sent_today
 
@@ -195,6 +196,19 @@ def _row(at: datetime, settings: Settings, **fields: Any) -> QueueRow:
     )
 
 
+def planned_state(
+    settings: Settings, store: Store, at: datetime, skip_reason: str | None, paused: bool
+) -> str:
+    """How a rule firing at ``at`` will go: planned, or skipped and why (the planner's reason,
+    a blackout then, or the pause now). The queue, /queue and the calendar all say this."""
+    if skip_reason:
+        return f"skip: {skip_reason}"
+    blackout = blackout_reason(settings, at, store)
+    if blackout:
+        return f"skip: {blackout}"
+    return "skip: the campaign is paused" if paused else "planned"
+
+
 def build_queue(
     settings: Settings, library: Library, store: Store, clock: Clock, days: float
 ) -> list[QueueRow]:
@@ -220,8 +234,9 @@ def build_queue(
                 state=state,
             )
         )
+    paused = store.is_paused()
     for o in Planner(settings, library, store, clock).upcoming(days):
-        state = f"skip: {o.skip_reason}" if o.skip_reason else "planned"
+        state = planned_state(settings, store, o.fire_at, o.skip_reason, paused)
         rows.append(
             _row(
                 o.fire_at,

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from bot.app import Core
 from bot.schedule.posting import build_queue
-from bot.schedule.reminders import blackout_reason
 from bot.store import Delivery, Post, PostStatus
 from bot.store.dashboard import deliveries_of, posts_in
 
@@ -56,15 +55,6 @@ def _post_entry(post: Post, deliveries: list[Delivery]) -> Entry:
     )
 
 
-def _planned_state(core: Core, state: str, at: datetime, paused: bool) -> str:
-    if state.startswith("skip"):
-        return state
-    reason = blackout_reason(core.settings, at, core.store)
-    if reason:
-        return f"skip: {reason}"
-    return "skip: the campaign is paused" if paused else state
-
-
 def entries(core: Core, start: datetime, end: datetime) -> list[Entry]:
     """Everything in ``[start, end)``: posts (any state) and, from now on, planned firings."""
     posts = posts_in(core.store, start, end)
@@ -73,7 +63,6 @@ def entries(core: Core, start: datetime, end: datetime) -> list[Entry]:
     now = core.clock.now()
     if end > now:
         days = (end - now).total_seconds() / 86400
-        paused = core.store.is_paused()
         for row in build_queue(core.settings, core.library, core.store, core.clock, days):
             if not row.origin.startswith("rule "):
                 continue  # one-off posts are in the table already
@@ -88,7 +77,7 @@ def entries(core: Core, start: datetime, end: datetime) -> list[Entry]:
                     "channels": ",".join(row.channels),
                 }
             )
-            state = _planned_state(core, row.state, at, paused)
+            state = row.state  # blackouts and the pause included (posting.planned_state)
             found.append(
                 Entry(
                     at,

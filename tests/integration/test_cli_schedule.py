@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -227,3 +229,27 @@ def test_db_upgrade_says_what_it_applied(env: Campaign) -> None:
     first = run("db", "upgrade").stdout
     assert first.startswith("database upgraded from revision none (empty) to ")
     assert run("db", "upgrade").stdout.startswith("database already up to date (revision ")
+
+
+def test_queue_shows_blackouts_and_the_pause_as_the_calendar_does(env: Campaign) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = now + timedelta(days=2)
+    data = env.config()
+    data["schedule"]["blackouts"] = [{"start": now.isoformat(), "end": end.isoformat()}]
+    env.write_config(data)
+
+    def planned() -> list[dict[str, Any]]:
+        rows = json.loads(run("queue", "--days", "7", "--json").stdout)["posts"]
+        return [r for r in rows if r["from"].startswith("rule ") and "reviewed" not in r["state"]]
+
+    def states(rows: list[dict[str, Any]], blackout: bool) -> set[str]:
+        cut = end.strftime("%Y-%m-%dT%H:%MZ")
+        return {r["state"] for r in rows if (r["utc"] < cut) == blackout}
+
+    reason = f"skip: blackout until {end:%Y-%m-%d %H:%M} UTC"
+    assert states(planned(), blackout=True) == {reason}
+    assert states(planned(), blackout=False) == {"planned"}
+    run("pause")
+    assert states(planned(), blackout=True) == {reason}
+    assert states(planned(), blackout=False) == {"skip: the campaign is paused"}
+    assert "more will be skipped" in run("queue").stdout
