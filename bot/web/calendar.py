@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
 
+from bot.app import Core
 from bot.render import RenderError
 from bot.store import PostError
 from bot.store.dashboard import deliveries_of
@@ -91,6 +92,21 @@ def previews(
     return shown
 
 
+async def _slot_state(core: Core, item_id: str, lang: str, when: str) -> str:
+    """The state the calendar shows for this firing (planned, or skipped and why)."""
+    try:
+        at = datetime.strptime(when, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return "not a planned time"
+    if abs((at - core.clock.now()).days) > REACH_DAYS:
+        return "too far from today to plan"
+    found = await asyncio.to_thread(entries, core, at, at + timedelta(minutes=1))
+    for entry in found:
+        if entry.post_id is None and (entry.item, entry.lang) == (item_id, lang):
+            return entry.state
+    return "not planned at this time"
+
+
 @routes.get("/calendar/slot")
 async def slot(request: web.Request) -> web.Response:
     """A planned rule firing: its item rendered for each of its channels and every language."""
@@ -103,6 +119,7 @@ async def slot(request: web.Request) -> web.Response:
     channels = [c for c in wanted if c.partition(":")[0] in enabled] or enabled
     lang = request.query.get("lang", "")
     when = request.query.get("at", "")[:20]
+    state = await _slot_state(core, item_id, lang, when)
     return page(
         request,
         "slot.html",
@@ -111,7 +128,7 @@ async def slot(request: web.Request) -> web.Response:
         lang=lang,
         post=None,
         deliveries=[],
-        state="planned",
+        state=state,
         previews=previews(request, item_id, core.settings.campaign.languages, channels),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -364,3 +365,19 @@ async def test_the_calendar_plans_off_the_event_loop(
     response = await web.client.get("/calendar?view=month")
     assert response.status == 200
     assert loops and not any(loops)  # every calendar request planned in a worker thread
+
+
+async def test_a_slot_page_shows_the_state_the_calendar_shows(web: Web) -> None:
+    await web.sign_in()
+    calendar = await (await web.client.get("/calendar")).text()
+    hrefs = [html.unescape(h) for h in re.findall(r'href="(/calendar/slot\?[^"]+)"', calendar)]
+    ckb = next(h for h in hrefs if "lang=ckb" in h)
+    en = next(h for h in hrefs if "lang=en" in h)
+    body = await (await web.client.get(ckb)).text()
+    assert re.search(r"· skip: the ckb text of \S+ is not reviewed yet\.", body)
+    assert "· planned." in await (await web.client.get(en)).text()
+    web.core.store.set_paused(True, "test", "cli")
+    assert "· skip: the campaign is paused." in await (await web.client.get(en)).text()
+    moved = re.sub(r"%3A(\d)\dZ", r"%3A\g<1>7Z", en)  # seven minutes past any firing
+    assert moved != en
+    assert "· not planned at this time." in await (await web.client.get(moved)).text()
