@@ -226,6 +226,22 @@ class ChannelOptions(_Strict):
     max_characters: int | None = Field(default=None, ge=1)  # override the channel's limit
     signup_button: bool = False  # telegram: a "Get reminders" button under each post
 
+    @model_validator(mode="after")
+    def _languages_or_accounts(self) -> ChannelOptions:
+        if self.languages is not None and self.accounts:
+            _problems_at(
+                "ChannelOptions",
+                [
+                    (
+                        ("languages",),
+                        "a network with accounts takes its languages from them; move these "
+                        "under each account's languages: and delete this line",
+                        self.languages,
+                    )
+                ],
+            )
+        return self
+
 
 class Blackout(_Strict):
     start: datetime

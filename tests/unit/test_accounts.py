@@ -136,6 +136,15 @@ def test_bad_accounts_are_config_errors(
     assert wanted in message
 
 
+def test_network_languages_beside_accounts_are_a_config_error(campaign: Campaign) -> None:
+    x = {**ACCOUNTS["x"], "languages": ["en", "ar"]}
+    message = config_error(campaign, {**ACCOUNTS, "x": x}, RULE)
+    assert (
+        "  channels.x.languages: a network with accounts takes its languages from them; move "
+        "these under each account's languages: and delete this line (got ['en', 'ar'])"
+    ) in message.splitlines()
+
+
 def test_the_console_has_no_accounts(campaign: Campaign) -> None:
     channels = {**ACCOUNTS, "console": {"accounts": {"english": {"languages": ["en"]}}}}
     assert "the console channel has no accounts" in config_error(campaign, channels, RULE)
