@@ -19,6 +19,8 @@ from bot.store.posts import create_post, move_post, posts_between, sent_today
 
 # A time a few seconds ago (typed `now`, a clock skew) still counts as now.
 PAST_TOLERANCE = timedelta(minutes=1)
+# A one-off post further ahead than this is a typo (+99999d), not a plan.
+MAX_AHEAD = timedelta(days=731)
 
 
 def check_post(
@@ -47,6 +49,11 @@ def check_post(
         raise PostError(
             f"{due_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z} is in the past; give a time "
             "to come (or leave the time out to post now)"
+        )
+    if due_at > now + MAX_AHEAD:
+        raise PostError(
+            f"{due_at.astimezone(settings.zone):%Y-%m-%d %H:%M %Z} is more than two years "
+            "ahead; give a time within two years"
         )
     for channel in channels:
         _check_target(settings, channel)

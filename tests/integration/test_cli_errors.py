@@ -114,6 +114,15 @@ def test_time_too_far_away(campaign: Campaign, command: list[str]) -> None:
     assert "is too far" in line and "expected a time between the years 1 and 9999" in line
 
 
+@pytest.mark.parametrize("at", ["+99999d", "+800d", "2100-01-01T09:00Z"])
+def test_a_post_more_than_two_years_ahead_is_refused(
+    campaign: Campaign, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, at: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    line = _one_line_error(run("post", "f-attacks", "--channel", "console", "--at", at))
+    assert "is more than two years ahead; give a time within two years" in line
+
+
 @pytest.mark.parametrize("command", [["check"], ["library", "list"], ["queue"], ["pause"]])
 def test_missing_library_names_the_library_key(campaign: Campaign, command: list[str]) -> None:
     data = campaign.config()

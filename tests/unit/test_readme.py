@@ -37,3 +37,20 @@ def test_the_two_setup_commands_come_first() -> None:
     assert "pytest" in blocks[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pytest" in ci and 'pip install -q -e ".[dev]"' in ci
+
+
+def test_the_readme_names_the_sign_in_button_as_the_page_shows_it() -> None:
+    template = (ROOT / "bot" / "web" / "templates" / "plain.html").read_text(encoding="utf-8")
+    found = re.search(r'<button type="submit" id="signin">([^<]+)</button>', template)
+    assert found is not None
+    assert f"press *{found.group(1)}*" in README
+
+
+def test_sign_up_qr_codes_are_not_committed_by_mistake() -> None:
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "signup-qr/" in ignored  # `campaign-bot links` writes there by default
+
+
+def test_run_help_names_the_procfiles_process() -> None:
+    process = (ROOT / "Procfile").read_text(encoding="utf-8").split(":")[0]
+    assert f"the Procfile's {process} process" in CliRunner().invoke(cli, ["run", "--help"]).output
