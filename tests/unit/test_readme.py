@@ -53,4 +53,5 @@ def test_sign_up_qr_codes_are_not_committed_by_mistake() -> None:
 
 def test_run_help_names_the_procfiles_process() -> None:
     process = (ROOT / "Procfile").read_text(encoding="utf-8").split(":")[0]
-    assert f"the Procfile's {process} process" in CliRunner().invoke(cli, ["run", "--help"]).output
+    shown = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
+    assert f"the Procfile's {process} process" in shown
