@@ -46,6 +46,10 @@ async def library(request: web.Request) -> web.Response:
     for problem in report.problems:
         if problem.item:
             problems[problem.item] = problems.get(problem.item, 0) + 1
+    warnings: dict[str, int] = {}
+    for warning in report.warnings:  # what `check` warns about (a second-hand source, ...)
+        if warning.item:
+            warnings[warning.item] = warnings.get(warning.item, 0) + 1
     return page(
         request,
         "library.html",
@@ -55,6 +59,7 @@ async def library(request: web.Request) -> web.Response:
         topics=sorted({t for i in core.library.items.values() for t in i.topics}),
         languages=languages,
         problems=problems,
+        warnings=warnings,
         general=[p for p in report.problems if not p.item],
     )
 
@@ -73,4 +78,5 @@ async def item_page(request: web.Request) -> web.Response:
         item=item,
         previews=[{"channel": r.channel, "lang": r.lang, "post": r, "error": ""} for r in renders],
         problems=[p for p in report.problems if p.item == item.id],
+        warnings=[w for w in report.warnings if w.item == item.id],
     )

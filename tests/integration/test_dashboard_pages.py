@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.store import Delivery, DeliveryStatus, Post, PostStatus
 from bot.store.posts import create_post, write_deliveries
 from bot.store.subscribers import consent
+from tests.campaign_factory import SOURCE, demand, finding
 from tests.web_harness import STAFF_A, STAFF_B, Web, dashboard_campaign, start_web
 
 PAGES = (
@@ -381,3 +382,27 @@ async def test_a_slot_page_shows_the_state_the_calendar_shows(web: Web) -> None:
     moved = re.sub(r"%3A(\d)\dZ", r"%3A\g<1>7Z", en)  # seven minutes past any firing
     assert moved != en
     assert "· not planned at this time." in await (await web.client.get(moved)).text()
+
+
+COPY = "https://www.commondreams.org/newswire/2017/07/11/iraq-battle-between-us-led-coalition"
+
+
+async def test_a_second_hand_source_is_credited_and_warned_about(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = dashboard_campaign(tmp_path / "c")
+    via = {**SOURCE, "url": COPY, "via": "Common Dreams"}
+    items = [finding(reviewed=["en", "ar"], source=via), demand(reviewed=["en", "ar"])]
+    campaign.write_items("items.yaml", items)
+    async for web in start_web(campaign, db_url, monkeypatch):
+        await web.sign_in()
+        listing = await (await web.client.get("/library")).text()
+        row = listing.split('href="/library/f-attacks"')[1].split("</tr>")[0]
+        assert "Amnesty International via Common Dreams" in row
+        assert "1 warning" in row and "none" not in row
+        page = await (await web.client.get("/library/f-attacks")).text()
+        assert "Source: Amnesty International via Common Dreams," in page
+        assert "None: <code>campaign-bot check</code> finds nothing wrong" not in page
+        assert "second-hand source: Amnesty International via Common Dreams" in page
+        slot = await web.client.get("/calendar/slot?item=f-attacks&lang=en&at=2026-11-24T06:00Z")
+        assert "Source: Amnesty International via Common Dreams," in await slot.text()
