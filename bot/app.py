@@ -195,6 +195,7 @@ def _network_channel(
 def build_telegram(core: Core, token: str, replica: Replica | None = None) -> AnyApplication:
     """Build the Telegram bot (supporters, staff, reminder buttons) on the aiohttp transport;
     with ``replica``, it polls only while holding the poller duty."""
+    from bot.staff_list import StaffList
     from bot.telegram import inline, reminder_buttons
     from bot.telegram.aiohttp_request import AiohttpRequest
     from bot.telegram.application import build_application
@@ -214,6 +215,7 @@ def build_telegram(core: Core, token: str, replica: Replica | None = None) -> An
     services = BotServices(
         core.settings, core.library, core.renderer, core.store, core.clock, Translator()
     )
+    services.staff_list = StaffList(core.loaded.path, core.settings.staff)  # removal at once
     return build_application(
         token,
         env("TELEGRAM_API_BASE_URL"),

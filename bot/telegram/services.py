@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.library import Item, Library
 from bot.render import Renderer
+from bot.staff_list import StaffList
 from bot.store import Store
 from bot.telegram.i18n import Translator
 
@@ -32,12 +33,15 @@ class BotServices:
     on_settings_changed: Callable[[int], None] | None = field(default=None)
     # More lines for /stats (broadcast progress, for example).
     extra_stats: list[Callable[[], list[str]]] = field(default_factory=list)
+    # The staff list re-read from the config file when it changes; None: settings.staff.
+    staff_list: StaffList | None = None
 
     def publishable(self, item: Item, lang: str) -> bool:
         return item.publishable(lang, self.settings.publish_unreviewed)
 
     def is_staff(self, user_id: int | None) -> bool:
-        return user_id is not None and user_id in self.settings.staff
+        staff = self.staff_list if self.staff_list is not None else self.settings.staff
+        return user_id is not None and user_id in staff
 
     @property
     def topics(self) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from bot.cli import cli
@@ -91,3 +93,16 @@ async def test_slash_dashboard_sends_staff_a_link_without_a_preview(
     assert "/signin/" not in refusal.text
     audit = running.core.store.audit_log()
     assert ("telegram:4242", "dashboard", False) in [(a.actor, a.action, a.allowed) for a in audit]
+
+
+async def test_slash_dashboard_follows_the_staff_list_in_the_config_file(
+    running: Running, fake_api: FakeBotAPI
+) -> None:
+    path = running.core.loaded.path
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["staff"] = [s for s in data["staff"] if s != STAFF_A]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    later = path.stat().st_mtime_ns + 5_000_000_000
+    os.utime(path, ns=(later, later))
+    [refusal] = await running.driver.send(STAFF_A, "/dashboard")  # no restart needed
+    assert "/signin/" not in refusal.text
