@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Sequence
 
@@ -72,7 +73,9 @@ async def queue(
         raise ValueError("usage: /queue [days], e.g. /queue 14") from None
     if not 0 < days <= 366:
         raise ValueError("give a number of days between 0 and 366")
-    rows = build_queue(app.settings, app.library, app.store, app.clock, days)
+    rows = await asyncio.to_thread(
+        build_queue, app.settings, app.library, app.store, app.clock, days
+    )
     lines = [f"{'⏸ PAUSED' if app.store.is_paused() else '▶️ running'}"]
     for r in rows:
         if r.state.startswith("skip"):
