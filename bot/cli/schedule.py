@@ -62,8 +62,8 @@ def run(dry_run: bool, config_path: str | None) -> None:
     """Run the bot: publish on schedule until SIGTERM or SIGINT (the Procfile's web process)."""
     from bot.app import run as run_app
 
-    configure_logging()
     http_port(), dashboard_url()  # a bad PORT or DASHBOARD_URL is a one-line error, up front
+    configure_logging()
     try:
         run_app(config_path, dry_run=dry_run)
     except ContentError as exc:
