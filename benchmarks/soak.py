@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
             TELEGRAM_CHANNEL_ID=CHANNEL,
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
+            PORT="0",  # each replica's HTTP server on a free port of its own
         )
         started = time.monotonic()
         replicas = Replicas(env, folder)
