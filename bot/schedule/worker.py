@@ -71,6 +71,20 @@ class Worker:
                 await self.outbox.dispatch_due()
                 await self.outbox.send_ready()
 
+    async def scheduled_tick(self) -> None:
+        """A rule job's tick: cancelled at shutdown, it ends quietly (not a job error)."""
+        try:
+            await self.tick()
+        except asyncio.CancelledError:
+            log.debug("publishing tick cancelled at shutdown")
+
+    async def scheduled_poll(self) -> None:
+        """The poll job: cancelled at shutdown, it ends quietly (not a job error)."""
+        try:
+            await self.poll()
+        except asyncio.CancelledError:
+            log.debug("publishing poll cancelled at shutdown")
+
     async def start(self) -> None:
         """Recover from a crash, then schedule rule jobs and the poll job on this loop."""
         await self.outbox.recover()
@@ -80,7 +94,7 @@ class Worker:
         for rule in self.settings.schedule.rules:
             if rule.enabled:
                 scheduler.add_job(
-                    self.tick,
+                    self.scheduled_tick,
                     make_trigger(rule, self.settings.campaign.time_zone),
                     id=f"rule:{rule.id}",
                     coalesce=True,
@@ -88,7 +102,7 @@ class Worker:
                     misfire_grace_time=None,
                 )
         scheduler.add_job(
-            self.poll,
+            self.scheduled_poll,
             IntervalTrigger(seconds=POLL_SECONDS),
             id="poll",
             coalesce=True,
