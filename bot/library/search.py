@@ -19,6 +19,10 @@ def _haystack(item: Item, lang: str) -> str:
     return " ".join(parts).casefold()
 
 
+def _matches(haystack: str, words: list[str]) -> bool:
+    return all(word in haystack for word in words)
+
+
 def shareable_items(
     library: Library, query: str, lang: str, publishable: Publishable, limit: int = MAX_RESULTS
 ) -> list[Item]:
@@ -36,7 +40,7 @@ def shareable_items(
         for item in library.items.values()
         if item.kind in SHAREABLE_KINDS
         and publishable(item, lang)
-        and all(word in _haystack(item, lang) for word in words)
+        and _matches(_haystack(item, lang), words)
     ]
     found.sort(key=lambda item: item.source.date if item.source else "", reverse=True)
     found.sort(key=lambda item: SHAREABLE_KINDS.index(item.kind))
