@@ -19,7 +19,7 @@ from bot.cli.common import (
     print_json,
 )
 from bot.config import ConfigError, dashboard_url, env, http_port
-from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_posts_today
+from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_totals
 from bot.schedule.when import parse_when
 from bot.store import DeliveryStatus, PostError
 from bot.store.posts import approve_post, cancel_post, list_deliveries
@@ -148,8 +148,9 @@ def queue(days: float, config_path: str | None, as_json: bool) -> None:
     app = core(config_path)
     settings = app.settings
     rows = build_queue(settings, app.library, app.store, app.clock, days)
-    x_today = x_posts_today(settings, app.store, app.clock)
-    x_accounts = x_accounts_today(settings, app.store, app.clock) or []
+    x_per_account = x_accounts_today(settings, app.store, app.clock)
+    x_today = x_totals(x_per_account)
+    x_accounts = x_per_account or []
     if as_json:
         print_json(
             {

@@ -262,7 +262,11 @@ def build_queue(
 def x_posts_today(settings: Settings, store: Store, clock: Clock) -> tuple[int, int] | None:
     """Posts sent on X today (campaign time zone) and the daily cap, if X is configured;
     with several X accounts, their sums (``x_accounts_today`` has each)."""
-    accounts = x_accounts_today(settings, store, clock)
+    return x_totals(x_accounts_today(settings, store, clock))
+
+
+def x_totals(accounts: list[tuple[str, int, int]] | None) -> tuple[int, int] | None:
+    """The sums of ``x_accounts_today``'s rows: posts sent on X today and the daily cap."""
     if accounts is None:
         return None
     return sum(a[1] for a in accounts), sum(a[2] for a in accounts)

@@ -13,7 +13,7 @@ from bot.channels.telegram import MAX_MESSAGE_LENGTH, split_html
 from bot.library import unknown_message
 from bot.render import RenderError
 from bot.render.limits import telegram_length
-from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_posts_today
+from bot.schedule.posting import build_queue, schedule_post, x_accounts_today, x_totals
 from bot.schedule.when import parse_when
 from bot.store.posts import approve_post, cancel_post, delivery_counts, list_problem_deliveries
 from bot.store.subscribers import subscriber_stats
@@ -208,8 +208,9 @@ async def stats(
     lines.append(
         "<b>Deliveries</b>: " + (", ".join(f"{status} {n}" for status, n in counts) or "none")
     )
-    x_today = x_posts_today(app.settings, app.store, app.clock)
-    x_accounts = x_accounts_today(app.settings, app.store, app.clock) or []
+    x_per_account = x_accounts_today(app.settings, app.store, app.clock)
+    x_today = x_totals(x_per_account)
+    x_accounts = x_per_account or []
     if len(x_accounts) > 1:
         each = ", ".join(f"{key} {sent}/{cap}" for key, sent, cap in x_accounts)
         lines.append(f"<b>X today</b>: {each}")
