@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from bot.render import Renderer, RenderError
 from bot.schedule.planner import Planner
 from bot.schedule.reminders import blackout_reason
 from bot.store import Post, PostError, PostStatus, Store
+from bot.store.blackouts import BlackoutWindow, stored_blackouts
 from bot.store.posts import create_post, move_post, posts_between, sent_today
 
 # A time a few seconds ago (typed `now`, a clock skew) still counts as now.
@@ -204,13 +206,18 @@ def _row(at: datetime, settings: Settings, **fields: Any) -> QueueRow:
 
 
 def planned_state(
-    settings: Settings, store: Store, at: datetime, skip_reason: str | None, paused: bool
+    settings: Settings,
+    stored: Sequence[BlackoutWindow],
+    at: datetime,
+    skip_reason: str | None,
+    paused: bool,
 ) -> str:
     """How a rule firing at ``at`` will go: planned, or skipped and why (the planner's reason,
-    a blackout then, or the pause now). The queue, /queue and the calendar all say this."""
+    a blackout then (configured, or one of the ``stored`` windows), or the pause now). The
+    queue, /queue and the calendar all say this."""
     if skip_reason:
         return f"skip: {skip_reason}"
-    blackout = blackout_reason(settings, at, store)
+    blackout = blackout_reason(settings, at, stored=stored)
     if blackout:
         return f"skip: {blackout}"
     return "skip: the campaign is paused" if paused else "planned"
@@ -242,8 +249,9 @@ def build_queue(
             )
         )
     paused = store.is_paused()
+    stored = stored_blackouts(store, now)  # once, not a query per firing
     for o in Planner(settings, library, store, clock).upcoming(days):
-        state = planned_state(settings, store, o.fire_at, o.skip_reason, paused)
+        state = planned_state(settings, stored, o.fire_at, o.skip_reason, paused)
         rows.append(
             _row(
                 o.fire_at,

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from bot.schedule.reminder_times import (
     zone_of,
 )
 from bot.store import DeliveryStatus, Store, Subscriber
-from bot.store.blackouts import stored_blackout_at
+from bot.store.blackouts import BlackoutWindow, stored_blackout_at, window_at
 from bot.store.private_outbox import insert_messages
 from bot.store.subscribers import get_subscriber, update_subscriber
 
@@ -83,15 +83,23 @@ def reminder_buttons(item_id: str, lang: str, translate: Translate) -> Keyboard:
     )
 
 
-def blackout_reason(settings: Settings, now: datetime, store: Store | None = None) -> str | None:
-    """Say why nothing may go out now (a configured or, with ``store``, a stored blackout
-    window), or None."""
+def blackout_reason(
+    settings: Settings,
+    now: datetime,
+    store: Store | None = None,
+    stored: Sequence[BlackoutWindow] | None = None,
+) -> str | None:
+    """Say why nothing may go out now (a configured or a stored blackout window: ``stored``
+    if the caller loaded them, else asked of ``store``), or None."""
     for window in settings.schedule.blackouts:
         if window.start <= now < window.end:
             return f"blackout until {window.end:%Y-%m-%d %H:%M} UTC"
-    stored = stored_blackout_at(store, now) if store is not None else None
     if stored is not None:
-        return f"blackout until {stored.end:%Y-%m-%d %H:%M} UTC"
+        stored_window = window_at(stored, now)
+    else:
+        stored_window = stored_blackout_at(store, now) if store is not None else None
+    if stored_window is not None:
+        return f"blackout until {stored_window.end:%Y-%m-%d %H:%M} UTC"
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Integer, String, select
@@ -57,6 +58,13 @@ def stored_blackouts(store: Store, since: datetime) -> list[BlackoutWindow]:
             .order_by(BlackoutWindow.start, BlackoutWindow.id)
         )
         return list(rows)
+
+
+def window_at(windows: Iterable[BlackoutWindow], moment: datetime) -> BlackoutWindow | None:
+    """The window of ``windows`` that ``moment`` falls in (the latest to end), if any: what
+    ``stored_blackout_at`` asks the database, for windows loaded once."""
+    found = [window for window in windows if window.start <= moment < window.end]
+    return max(found, key=lambda window: window.end, default=None)
 
 
 def stored_blackout_at(store: Store, moment: datetime) -> BlackoutWindow | None:
