@@ -18,8 +18,8 @@ from bot.delivery.unwritten import Conclusion, UnwrittenOutcomes
 from bot.library import Library
 from bot.render import RULES, Rendered, Renderer, RenderError
 from bot.render.threads import split_thread
+from bot.schedule.reminders import blackout_at
 from bot.store import Delivery, DeliveryStatus, Post, PostStatus, Store
-from bot.store.blackouts import stored_blackout_at
 from bot.store.corrections import get_delivery
 from bot.store.posts import (
     claim_delivery,
@@ -92,15 +92,11 @@ class Outbox:
         return len(rows)
 
     def blackout(self, now: datetime) -> str | None:
-        for window in self.settings.schedule.blackouts:
-            if window.start <= now < window.end:
-                return f"blackout until {window.end:%Y-%m-%d %H:%M} UTC: {window.reason}".rstrip(
-                    ": "
-                )
-        stored = stored_blackout_at(self.store, now)
-        if stored is not None:
-            return f"blackout until {stored.end:%Y-%m-%d %H:%M} UTC: {stored.reason}".rstrip(": ")
-        return None
+        window = blackout_at(self.settings, now, self.store)
+        if window is None:
+            return None
+        end, reason = window
+        return f"blackout until {end:%Y-%m-%d %H:%M} UTC: {reason}".rstrip(": ")
 
     async def dispatch_due(self) -> int:
         """Decide the fate of every due post; write deliveries for those that go out."""

@@ -83,24 +83,33 @@ def reminder_buttons(item_id: str, lang: str, translate: Translate) -> Keyboard:
     )
 
 
+def blackout_at(
+    settings: Settings,
+    now: datetime,
+    store: Store | None = None,
+    stored: Sequence[BlackoutWindow] | None = None,
+) -> tuple[datetime, str] | None:
+    """The end and reason of the blackout window ``now`` falls in: a configured one, else a
+    stored one (from ``stored`` if the caller loaded them, else asked of ``store``)."""
+    for window in settings.schedule.blackouts:
+        if window.start <= now < window.end:
+            return window.end, window.reason
+    if stored is not None:
+        found = window_at(stored, now)
+    else:
+        found = stored_blackout_at(store, now) if store is not None else None
+    return (found.end, found.reason) if found is not None else None
+
+
 def blackout_reason(
     settings: Settings,
     now: datetime,
     store: Store | None = None,
     stored: Sequence[BlackoutWindow] | None = None,
 ) -> str | None:
-    """Say why nothing may go out now (a configured or a stored blackout window: ``stored``
-    if the caller loaded them, else asked of ``store``), or None."""
-    for window in settings.schedule.blackouts:
-        if window.start <= now < window.end:
-            return f"blackout until {window.end:%Y-%m-%d %H:%M} UTC"
-    if stored is not None:
-        stored_window = window_at(stored, now)
-    else:
-        stored_window = stored_blackout_at(store, now) if store is not None else None
-    if stored_window is not None:
-        return f"blackout until {stored_window.end:%Y-%m-%d %H:%M} UTC"
-    return None
+    """Say why nothing may go out now (see ``blackout_at``), or None."""
+    window = blackout_at(settings, now, store, stored)
+    return f"blackout until {window[0]:%Y-%m-%d %H:%M} UTC" if window is not None else None
 
 
 class _Picker:
