@@ -122,10 +122,6 @@ class Lane:
         self.feeds[source] = stream
         self._work.set()
 
-    def wake(self) -> None:
-        """Look for rows again now."""
-        self._work.set()
-
     async def rest(self) -> None:
         """Wait until woken, or until the earliest deferred row is ready."""
         wait = self.next_deferred_in()

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.schedule.planner import Planner
 from bot.staff_list import StaffList
 from bot.store.outage import OutageReporter
 from bot.store.signin import Session
@@ -44,11 +43,6 @@ class Dashboard:
         """Whether ``staff_id`` is on the staff list in the config file now (removal ends
         access at once, without a restart)."""
         return staff_id in self.staff or staff_id == self.local_staff
-
-    @property
-    def planner(self) -> Planner:
-        core = self.core
-        return Planner(core.settings, core.library, core.store, core.clock)
 
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
