@@ -20,11 +20,16 @@ from bot.delivery.broadcasts import (
     start_broadcast,
 )
 from bot.delivery.subscriber_csv import RowError, check_file, read_file, write_csv
-from bot.store import Store
-from bot.store.audience import export_subscribers, import_subscribers, list_broadcasts
+from bot.store import DeliveryStatus, Store
+from bot.store.audience import (
+    export_subscribers,
+    get_broadcast,
+    import_subscribers,
+    list_broadcasts,
+)
 from bot.store.private_outbox import status_counts
 from bot.store.subscribers import subscriber_stats
-from bot.store.uncertain import count_uncertain, requeue_uncertain
+from bot.store.uncertain import requeue_uncertain
 
 POLL_SECONDS = 0.5
 STALL_HINT_SECONDS = 30.0
@@ -112,7 +117,8 @@ def resend_uncertain(broadcast_id: int, yes: bool, config_path: str | None) -> N
     """
     app = core(config_path)
     try:
-        count = count_uncertain(app.store, broadcast_id)
+        get_broadcast(app.store, broadcast_id)  # an unknown id is refused
+        count = status_counts(app.store, broadcast_id).get(DeliveryStatus.UNCERTAIN, 0)
     except BroadcastError as exc:
         fail(str(exc))
     if not count:

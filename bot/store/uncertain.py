@@ -1,31 +1,15 @@
-"""Staff's second chance for a broadcast's uncertain recipients: count them, queue them again."""
+"""Staff's second chance for a broadcast's uncertain recipients: queue them again."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from bot.store.audience import BroadcastError, BroadcastStatus
 from bot.store.models import Broadcast, DeliveryStatus
 from bot.store.private_outbox import MESSAGES
 from bot.store.state import Store
-
-
-def count_uncertain(store: Store, broadcast_id: int) -> int:
-    """How many of a broadcast's recipients are uncertain."""
-    with store.sessions() as session:
-        if session.get(Broadcast, broadcast_id) is None:
-            raise BroadcastError(
-                f"no broadcast with id {broadcast_id}; see `campaign-bot broadcasts`"
-            )
-        count = session.scalar(
-            select(func.count()).where(
-                MESSAGES.c.broadcast_id == broadcast_id,
-                MESSAGES.c.status == DeliveryStatus.UNCERTAIN,
-            )
-        )
-    return int(count or 0)
 
 
 def requeue_uncertain(store: Store, broadcast_id: int, actor: str, via: str, now: datetime) -> int:
