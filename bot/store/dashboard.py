@@ -75,17 +75,6 @@ def deliveries_of(store: Store, post_ids: Iterable[int]) -> dict[int, list[Deliv
     return found
 
 
-def posts_in(store: Store, start: datetime, end: datetime) -> list[Post]:
-    """Every post due in ``[start, end)``, whatever its state."""
-    with store.sessions() as session:
-        rows = session.scalars(
-            select(Post)
-            .where(Post.due_at >= start, Post.due_at < end)
-            .order_by(Post.due_at, Post.id)
-        )
-        return list(rows)
-
-
 def deliveries_by_channel(store: Store) -> dict[tuple[str, str], int]:
     """Count channel deliveries by (channel, status)."""
     with store.sessions() as session:

@@ -167,15 +167,14 @@ def due_posts(store: Store, now: datetime) -> list[Post]:
 
 
 def posts_between(
-    store: Store, start: datetime, end: datetime, statuses: Iterable[str]
+    store: Store, start: datetime, end: datetime, statuses: Iterable[str] | None = None
 ) -> list[Post]:
+    """The posts due in ``[start, end)`` in one of ``statuses`` (None: whatever their state)."""
+    query = select(Post).where(Post.due_at >= start, Post.due_at < end)
+    if statuses is not None:
+        query = query.where(Post.status.in_(list(statuses)))
     with store.sessions() as session:
-        rows = session.scalars(
-            select(Post)
-            .where(Post.status.in_(list(statuses)), Post.due_at >= start, Post.due_at < end)
-            .order_by(Post.due_at, Post.id)
-        )
-        return list(rows)
+        return list(session.scalars(query.order_by(Post.due_at, Post.id)))
 
 
 def write_deliveries(

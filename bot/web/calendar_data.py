@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from bot.app import Core
 from bot.schedule.posting import build_queue
 from bot.store import Delivery, Post, PostStatus
-from bot.store.dashboard import deliveries_of, posts_in
+from bot.store.dashboard import deliveries_of
+from bot.store.posts import posts_between
 
 
 @dataclass
@@ -57,7 +58,7 @@ def _post_entry(post: Post, deliveries: list[Delivery]) -> Entry:
 
 def entries(core: Core, start: datetime, end: datetime) -> list[Entry]:
     """Everything in ``[start, end)``: posts (any state) and, from now on, planned firings."""
-    posts = posts_in(core.store, start, end)
+    posts = posts_between(core.store, start, end)
     sent = deliveries_of(core.store, [p.id for p in posts])
     found = [_post_entry(p, sent.get(p.id, [])) for p in posts]
     now = core.clock.now()
