@@ -50,22 +50,24 @@ class Worker:
             try:
                 for hook in self.before_tick:
                     await hook()
-                due = await asyncio.to_thread(next_posting_work, self.outbox.store)
+                held = list(self.outbox.held)
+                due = await asyncio.to_thread(next_posting_work, self.outbox.store, held)
             except Exception as exc:  # the next poll retries
                 if not self.outage.failed(exc):
                     log.exception("publishing poll failed")
                 return
             self.outage.succeeded()
         if due is not None and due <= self.outbox.clock.now():
-            await self.tick()
+            await self.tick(hooks=False)  # the poll has just run them
 
-    async def tick(self) -> None:
-        """Write posts for due firings, dispatch due posts, send ready deliveries."""
+    async def tick(self, *, hooks: bool = True) -> None:
+        """Write posts for due firings, dispatch due posts, send ready deliveries (after the
+        before-tick hooks, unless the caller has just run them)."""
         self._full_tick_at = asyncio.get_running_loop().time()
         # One bad tick must not stop the worker; the next retries.
         async with self._lock:
             with self.outage.guard("publishing tick failed", log):
-                for hook in self.before_tick:
+                for hook in self.before_tick if hooks else ():
                     await hook()
                 self.planner.materialize()
                 await self.outbox.dispatch_due()
