@@ -75,16 +75,15 @@ class FanOut:
         # One reporter for the lanes, feeds, journal, refresher and selection.
         self.outage = OutageReporter("fan-out")
         self.journal: Journal[Job] = Journal(
-            store, clock, self._claimed, self._recorded, outage=self.outage
+            store, clock, self._claimed, self._recorded, outage=self.outage, ownership=ownership
         )
         self.spacing = ChatSpacing()
-        self.journal.ownership = ownership
-        self.free = Lane("free", Pacer(self.options.rate), paid=False)
-        self.paid = Lane("paid", Pacer(self.options.paid_rate), paid=True)
-        for lane in (self.free, self.paid):  # one pacer for the bot: grants only its holder's
-            pacer = lane.pacer
-            if isinstance(pacer, Pacer):
-                pacer.gate = lambda: ownership.holds(PACER)
+
+        def pacer_duty() -> bool:  # one pacer for the bot: grants only its holder's
+            return ownership.holds(PACER)
+
+        self.free = Lane("free", Pacer(self.options.rate, gate=pacer_duty), paid=False)
+        self.paid = Lane("paid", Pacer(self.options.paid_rate, gate=pacer_duty), paid=True)
         self.free.add(None, self.new_feed(None))
         self._poked = asyncio.Event()
         self._pulse: Pulse | None = None

@@ -51,6 +51,7 @@ class Journal(Generic[T]):
         on_recorded: Callable[[Sequence[Outcome]], None] = lambda outcomes: None,
         *,
         outage: OutageReporter | None = None,
+        ownership: Ownership = SOLO,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -68,7 +69,7 @@ class Journal(Generic[T]):
         self._between_rounds.set()
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
-        self.ownership: Ownership = SOLO  # whose claims these are
+        self.ownership = ownership  # whose claims these are
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal")

@@ -64,7 +64,12 @@ class Pacer:
     also counted (see WINDOW_SLACK).
     """
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        gate: Callable[[], bool] = lambda: True,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self._clock = clock
@@ -77,7 +82,7 @@ class Pacer:
         self._pending = 0  # granted, not departed yet
         self._departures: deque[float] = deque(maxlen=self.limit)
         # Open only while this process may pace the bot (replicas: holds the pacer duty).
-        self.gate: Callable[[], bool] = lambda: True
+        self.gate = gate
 
     @property
     def limit(self) -> int:
