@@ -112,7 +112,10 @@ class Selector:
 
     async def follow_blackouts(self, fanout: FanOut, last: Pulse | None) -> None:
         """Hold or release the fan-out at a blackout's edges (configured or stored)."""
-        paused = last is not None and last.paused
+        await self._hold(fanout, paused=last is not None and last.paused)
+
+    async def _hold(self, fanout: FanOut, *, paused: bool) -> None:
+        """Hold the fan-out while paused or in a blackout now; release it otherwise."""
         now = self.clock.now()
         reason = await asyncio.to_thread(blackout_reason, self.settings, now, self.store)
         fanout.hold("the campaign is paused" if paused else reason)
@@ -120,9 +123,7 @@ class Selector:
     async def refresh(self, fanout: FanOut) -> None:
         """Pause or resume, follow new and ended broadcasts, and finish the completed ones."""
         now = self.clock.now()
-        paused = await asyncio.to_thread(self.store.is_paused)
-        blackout = await asyncio.to_thread(blackout_reason, self.settings, now, self.store)
-        fanout.hold("the campaign is paused" if paused else blackout)
+        await self._hold(fanout, paused=await asyncio.to_thread(self.store.is_paused))
         active = await asyncio.to_thread(list_broadcasts, self.store, active_only=True, limit=100)
         ids = {b.id for b in active}
         for lane in (fanout.free, fanout.paid):
