@@ -554,6 +554,11 @@ class Settings(_Strict):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.campaign.time_zone)
 
+    def threads_long_posts(self, channel: str) -> bool:
+        """Whether a post too long for ``channel`` goes out as a reply chain (X, ``threads``)."""
+        options = self.channels.get(channel)
+        return channel == "x" and options is not None and options.threads
+
 
 @dataclass(frozen=True)
 class LoadedConfig:

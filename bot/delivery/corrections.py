@@ -79,7 +79,7 @@ def _plan(
         rendered = renderer.render_correction(item, channel, lang)
     except RenderError as exc:
         return PlannedCorrection(original, problem=str(exc))
-    threads = channel == "x" and settings.channels["x"].threads
+    threads = settings.threads_long_posts(channel)
     if not rendered.fits and not threads:
         return PlannedCorrection(
             original,

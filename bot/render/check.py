@@ -113,7 +113,7 @@ def check_campaign(loaded: LoadedConfig) -> CheckReport:
                     )
                     continue
                 report.renders.setdefault(item.id, []).append(rendered)
-                threads = channel == "x" and settings.channels[channel].threads
+                threads = settings.threads_long_posts(channel)
                 if not rendered.fits and not threads:
                     report.problems.append(
                         Problem(
@@ -158,7 +158,7 @@ def _correction_problems(
                     Problem(rel, f"correction: {exc}", item=item.id, channel=channel, lang=lang)
                 )
                 continue
-            threads = channel == "x" and settings.channels[channel].threads
+            threads = settings.threads_long_posts(channel)
             if not rendered.fits and not threads:
                 message = f"correction: {_over_length(rendered)}"
                 problems.append(Problem(rel, message, item=item.id, channel=channel, lang=lang))

@@ -82,7 +82,7 @@ def check_post(
             rendered = renderer.render(item, channel, lang)
         except RenderError as exc:
             raise PostError(str(exc)) from None
-        threads = channel == "x" and settings.channels["x"].threads
+        threads = settings.threads_long_posts(channel)
         if not rendered.fits and not threads:
             raise PostError(
                 f"{item_id} is {rendered.length - rendered.limit} over the {channel}"
