@@ -14,6 +14,7 @@ from bot.cli.common import (
 )
 from bot.config import CHANNEL_NAMES, LANGUAGES, Settings
 from bot.library import KINDS, Library, load_library, unknown_message
+from bot.plurals import counted
 from bot.render import Renderer, RenderError, strip_isolates
 from bot.render.check import check_campaign
 
@@ -50,20 +51,11 @@ def check(config_path: str | None, as_json: bool) -> None:
             f"{counted(len(report.library.targets), 'target')}, "
             f"{counted(renders, 'render')} ({unreviewed} unreviewed, {published}), "
             f"{counted(len(report.warnings), 'warning')} "
-            f"({report.second_hand} second-hand {_plural(report.second_hand, 'source')}), "
+            f"({counted(report.second_hand, 'second-hand source')}), "
             f"{counted(len(report.problems), 'problem')}"
         )
     if not report.ok:
         raise SystemExit(EXIT_CONTENT)
-
-
-def _plural(number: int, noun: str) -> str:
-    return noun if number == 1 else f"{noun}s"
-
-
-def counted(number: int, noun: str) -> str:
-    """Return ``1 item`` or ``2 items``."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _library(config_path: str | None) -> tuple[Library, Renderer, Settings]:

@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.delivery.notify import Notifier
 from bot.library import Item, Library
 from bot.library.reload import library_stamp, reload_library
+from bot.plurals import counted
 from bot.store import Store
 from bot.store.corrections import (
     Skipped,
@@ -85,24 +86,20 @@ class StatusWatch:
         return notices
 
 
-def _plural(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
 def notice(item: Item, skipped: Skipped, published: int) -> str:
     """What staff read in chat when the worker first sees a correction or retraction."""
     assert item.status is not None
     parts = [
-        _plural(skipped.posts, "scheduled post"),
-        _plural(skipped.deliveries, "pending delivery").replace("deliverys", "deliveries"),
-        _plural(skipped.broadcast_messages, "broadcast message"),
-        _plural(skipped.reminders, "reminder"),
+        counted(skipped.posts, "scheduled post"),
+        counted(skipped.deliveries, "pending delivery").replace("deliverys", "deliveries"),
+        counted(skipped.broadcast_messages, "broadcast message"),
+        counted(skipped.reminders, "reminder"),
     ]
     cancelled = (
-        f" ({_plural(skipped.broadcasts, 'broadcast')} stopped)" if skipped.broadcasts else ""
+        f" ({counted(skipped.broadcasts, 'broadcast')} stopped)" if skipped.broadcasts else ""
     )
     reply = (
-        f" It went out in {_plural(published, 'post')}: `campaign-bot correct {item.id}` "
+        f" It went out in {counted(published, 'post')}: `campaign-bot correct {item.id}` "
         "replies under each."
         if published
         else " It was never published, so there is nothing to correct."
