@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from bot.store.models import SUBSCRIBER_DEFAULTS, ActionCount, Message, Subscriber
 from bot.store.state import Store, utc_now
@@ -127,11 +128,21 @@ def count_action(store: Store, item_id: str, day: str) -> None:
             row.count += 1
 
 
+def _count(session: Session, active: bool) -> int:
+    return int(session.scalar(select(func.count()).where(Subscriber.active.is_(active))) or 0)
+
+
+def count_active(store: Store) -> int:
+    """How many supporters are active (one count, not the whole of ``subscriber_stats``)."""
+    with store.sessions() as session:
+        return _count(session, True)
+
+
 def subscriber_stats(store: Store) -> dict[str, Any]:
     """Active and inactive counts, and active supporters by language and by topic."""
     with store.sessions() as session:
-        active = session.scalar(select(func.count()).where(Subscriber.active.is_(True))) or 0
-        inactive = session.scalar(select(func.count()).where(Subscriber.active.is_(False))) or 0
+        active = _count(session, True)
+        inactive = _count(session, False)
         languages = dict(
             session.execute(
                 select(Subscriber.language, func.count())

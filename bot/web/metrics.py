@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.schedule.outlook import next_post_at
 from bot.store.dashboard import deliveries_by_channel, queue_depth
-from bot.store.subscribers import subscriber_stats
+from bot.store.subscribers import count_active
 from bot.web.context import Dashboard
 
 routes = web.RouteTableDef()
@@ -34,7 +34,7 @@ class CampaignCollector(Collector):
         try:
             by_channel = deliveries_by_channel(store)
             depth = queue_depth(store)
-            active = subscriber_stats(store)["active"]
+            active = count_active(store)
             now = core.clock.now()
             due = next_post_at(core.settings, core.library, store, core.clock)
         except SQLAlchemyError:
