@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.accounts import Account, all_accounts
@@ -37,6 +38,7 @@ from bot.library import Library, load_library
 from bot.render import Renderer
 from bot.schedule.planner import Planner
 from bot.schedule.worker import Worker
+from bot.staff_list import StaffList
 from bot.store import Store
 from bot.store.single import hold_sqlite
 
@@ -69,6 +71,12 @@ class Core:
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
+
+    @cached_property
+    def staff(self) -> StaffList:
+        """The staff ids, re-read from the config file when it changes (removal ends access
+        at once): one list for the chat commands and the dashboard."""
+        return StaffList(self.loaded.path, self.settings.staff)
 
 
 def build_core(
@@ -195,7 +203,6 @@ def _network_channel(
 def build_telegram(core: Core, token: str, replica: Replica | None = None) -> AnyApplication:
     """Build the Telegram bot (supporters, staff, reminder buttons) on the aiohttp transport;
     with ``replica``, it polls only while holding the poller duty."""
-    from bot.staff_list import StaffList
     from bot.telegram import inline, reminder_buttons
     from bot.telegram.aiohttp_request import AiohttpRequest
     from bot.telegram.application import build_application
@@ -215,7 +222,7 @@ def build_telegram(core: Core, token: str, replica: Replica | None = None) -> An
     services = BotServices(
         core.settings, core.library, core.renderer, core.store, core.clock, Translator()
     )
-    services.staff_list = StaffList(core.loaded.path, core.settings.staff)  # removal at once
+    services.staff_list = core.staff  # removal at once
     return build_application(
         token,
         env("TELEGRAM_API_BASE_URL"),

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.staff_list import StaffList
 from bot.store.outage import OutageReporter
 from bot.store.signin import Session
 
@@ -34,15 +33,11 @@ class Dashboard:
     local_staff: int | None = None
     # /healthz during a database outage: one line when it begins, one when it ends.
     outage: OutageReporter = field(default_factory=lambda: OutageReporter("health check"))
-    staff: StaffList = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.staff = StaffList(self.core.loaded.path, self.core.settings.staff)
 
     def is_staff(self, staff_id: int) -> bool:
         """Whether ``staff_id`` is on the staff list in the config file now (removal ends
         access at once, without a restart)."""
-        return staff_id in self.staff or staff_id == self.local_staff
+        return staff_id in self.core.staff or staff_id == self.local_staff
 
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
