@@ -106,28 +106,66 @@ def schedule_post(
     now: datetime,
 ) -> Post:
     """Check and schedule a one-off post; raise PostError saying what is wrong."""
-    lang, channels = check_post(
+    [post] = schedule_posts(
         settings=settings,
         library=library,
         renderer=renderer,
+        store=store,
         item_id=item_id,
         channels=channels,
-        lang=lang,
+        langs=[lang],
         due_at=due_at,
+        actor=actor,
+        via=via,
         now=now,
     )
-    created = create_post(
-        store,
-        item_id=item_id,
-        lang=lang,
-        channels=channels,
-        due_at=due_at,
-        created_by=actor,
-        via=via,
-        needs_approval=settings.approvals_required > 0,
-    )
-    assert created is not None  # only rule firings can collide
-    return created
+    return post
+
+
+def schedule_posts(
+    *,
+    settings: Settings,
+    library: Library,
+    renderer: Renderer,
+    store: Store,
+    item_id: str,
+    channels: list[str],
+    langs: list[str | None],
+    due_at: datetime,
+    actor: str,
+    via: str,
+    now: datetime,
+) -> list[Post]:
+    """Check and schedule one post per language, all or nothing: every language passes every
+    check before any post is made; raise PostError saying what is wrong."""
+    checked = [
+        check_post(
+            settings=settings,
+            library=library,
+            renderer=renderer,
+            item_id=item_id,
+            channels=channels,
+            lang=lang,
+            due_at=due_at,
+            now=now,
+        )
+        for lang in dict.fromkeys(langs)
+    ]
+    posts = []
+    for lang, targets in checked:
+        created = create_post(
+            store,
+            item_id=item_id,
+            lang=lang,
+            channels=targets,
+            due_at=due_at,
+            created_by=actor,
+            via=via,
+            needs_approval=settings.approvals_required > 0,
+        )
+        assert created is not None  # only rule firings can collide
+        posts.append(created)
+    return posts
 
 
 def reschedule_post(

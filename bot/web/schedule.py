@@ -7,7 +7,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.accounts import target_names
-from bot.schedule.posting import check_post, reschedule_post, schedule_post
+from bot.schedule.posting import reschedule_post, schedule_posts
 from bot.store import PostError, PostStatus
 from bot.store.posts import approve_post, cancel_post, posts_between
 from bot.web.auth import actor
@@ -63,7 +63,6 @@ async def schedule(request: web.Request) -> web.Response:
         "when": form.get("when", ""),
     }
     now = core.clock.now()
-    created: list[int] = []
     try:
         item_id = text(form, "item", MAX_ID)
         when = text(form, "when", 40)
@@ -72,36 +71,22 @@ async def schedule(request: web.Request) -> web.Response:
         languages = [str(lang)[:10] for lang in form.getall("lang", [])] or [""]
         if not item_id:
             raise FormError("choose an item")
-        # All or nothing: every language passes every check before any post is made.
-        for lang in dict.fromkeys(languages):
-            check_post(
-                settings=core.settings,
-                library=core.library,
-                renderer=core.renderer,
-                item_id=item_id,
-                channels=channels,
-                lang=lang or None,
-                due_at=due,
-                now=now,
-            )
-        for lang in dict.fromkeys(languages):  # one post per language
-            post = schedule_post(
-                settings=core.settings,
-                library=core.library,
-                renderer=core.renderer,
-                store=core.store,
-                item_id=item_id,
-                channels=channels,
-                lang=lang or None,
-                due_at=due,
-                actor=actor(request),
-                via="web",
-                now=now,
-            )
-            created.append(post.id)
-    except (FormError, PostError) as exc:
-        done = f" (already scheduled: post {', '.join(map(str, created))})" if created else ""
-        return _form_page(request, 400, error=f"{exc}{done}", chosen=chosen)
+        posts = schedule_posts(  # all or nothing: one post per language
+            settings=core.settings,
+            library=core.library,
+            renderer=core.renderer,
+            store=core.store,
+            item_id=item_id,
+            channels=channels,
+            langs=[lang or None for lang in languages],
+            due_at=due,
+            actor=actor(request),
+            via="web",
+            now=now,
+        )
+        created = [post.id for post in posts]
+    except (FormError, PostError) as exc:  # nothing was scheduled
+        return _form_page(request, 400, error=str(exc), chosen=chosen)
     return redirect("/schedule?created=" + ",".join(map(str, created)))
 
 
