@@ -159,15 +159,21 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         Scenario("naive PTB loop", args.baseline, 30, "naive"),
         Scenario("paced loop (0.05 s sleep)", args.baseline, 30, "paced"),
         Scenario("fan-out, free, cap 30", 1000 if small else 10_000, 30, "fanout", rate=29.4),
-        Scenario(
-            "fan-out, paid, cap 1000",
-            5000 if small else 30_000,
-            1000,
-            "fanout",
-            rate=960.0,
-            paid=True,
-        ),
     ]
+    # The paid lane at the rate earlier releases were measured at (96 % of the cap), and at
+    # 98 % of it, the margin the free lane keeps (29.4 of 30/s). The ratio to the cap can
+    # never exceed the configured rate's share, less the selection before the first message.
+    for rate in (960.0, 980.0):
+        runs.append(
+            Scenario(
+                f"fan-out, paid, cap 1000, rate {rate:.0f}",
+                5000 if small else 30_000,
+                1000,
+                "fanout",
+                rate=rate,
+                paid=True,
+            )
+        )
     if not args.skip_million:
         for backend in args.backends:
             runs.append(

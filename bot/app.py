@@ -357,7 +357,10 @@ async def serve(runtime: Runtime) -> None:
     if startup is not None and hasattr(runtime.notifier, "flush"):
         await startup.after_start(runtime.notifier.flush)  # notices kept while Telegram was away
     log.info("worker running; channels: %s", ", ".join(runtime.channels) or "none")
+    from bot.heap import freeze_startup_objects
     from bot.web.launch import announce
+
+    freeze_startup_objects()
 
     announce(
         runtime.core,
