@@ -73,6 +73,8 @@ def create_post(
         if occurrence_key is None:
             raise
         return None
+    if rule_id is None:
+        store.changed()  # a one-off post: the worker learns its due time now
     return post
 
 
@@ -152,6 +154,7 @@ def approve_post(store: Store, post_id: int, actor: str, via: str, now: datetime
         if not result.rowcount:  # type: ignore[attr-defined]
             raise PostError(f"post {post_id} is {post.status} and cannot be approved")
         store._audit(session, actor, via, "approve", {"post": post_id})
+    store.changed()  # an approved post may be due now
     return get_post(store, post_id)
 
 
@@ -398,4 +401,5 @@ def move_post(store: Store, post_id: int, due_at: datetime, actor: str, via: str
             "move",
             {"post": post_id, "from": post.due_at.isoformat(), "to": due_at.isoformat()},
         )
+    store.changed()  # the worker learns the new due time now
     return get_post(store, post_id)

@@ -7,12 +7,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from bot.clock import Clock
-from bot.schedule.worker import FULL_TICK_SECONDS, Worker
+from bot.schedule.worker import (
+    DUE_AGAIN_SECONDS,
+    FULL_TICK_SECONDS,
+    POLL_SECONDS,
+    Worker,
+    poll_wait,
+)
 from bot.store import Store
 from bot.store.models import Delivery, Post
+from bot.store.posts import create_post
 
 
 @dataclass
@@ -124,3 +132,56 @@ async def test_a_delivery_on_a_held_channel_makes_no_round_until_the_hold_ends(
     worker.outbox.held.clear()
     await worker.poll()
     assert worker.ticks == 2  # the hold ended: a round at once
+
+
+def test_the_poll_waits_for_the_next_due_work_at_most_poll_seconds() -> None:
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    assert poll_wait(None, now) == POLL_SECONDS  # nothing known: other processes' work
+    assert poll_wait(now + timedelta(seconds=1.5), now) == 1.5  # wakes when it falls due
+    assert poll_wait(now + timedelta(hours=1), now) == POLL_SECONDS
+    # Due already, still there after its round (failing, held): looked at again soon, not
+    # in a busy loop.
+    assert poll_wait(now, now) == DUE_AGAIN_SECONDS
+    assert poll_wait(now - timedelta(minutes=5), now) == DUE_AGAIN_SECONDS
+
+
+class PollingWorker(CountingWorker):
+    """Counts polls too, and runs the poll loop without the scheduler."""
+
+    def __init__(self, outbox: Any) -> None:
+        super().__init__(outbox)
+        self.polls = asyncio.Queue[None]()
+
+    async def poll(self) -> None:
+        await super().poll()
+        self.polls.put_nowait(None)
+
+
+async def test_a_post_made_in_this_process_wakes_the_poll_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the poll an hour apart, only the post's commit can wake it within the test.
+    monkeypatch.setattr("bot.schedule.worker.POLL_SECONDS", 3600.0)
+    now = datetime.now(UTC)
+    worker = PollingWorker(OutboxStub(store, FixedClock(now)))
+    await worker.poll()
+    await worker.polls.get()
+    worker._loop = asyncio.get_running_loop()
+    store.watch(worker.poke)
+    loop_task = asyncio.create_task(worker._poll_forever())
+    try:
+        create_post(
+            store,
+            item_id="a-share",
+            lang="en",
+            channels=["telegram"],
+            due_at=now + timedelta(hours=1),
+            created_by="staff",
+            via="test",
+        )
+        await asyncio.wait_for(worker.polls.get(), timeout=60)
+        assert worker.next_due == now + timedelta(hours=1)
+    finally:
+        loop_task.cancel()
+        await asyncio.gather(loop_task, return_exceptions=True)
+        store.unwatch(worker.poke)
