@@ -191,22 +191,35 @@ class FanOut:
                 if busy or poked or await self._work_waiting():
                     await self.selector.refresh(self)
                     self._rescan(0.0 if poked else self.options.rescan)
-                else:
-                    await self.selector.follow_blackouts(self, self._pulse)
                 if self.is_idle():
                     self._drained.set()
-            wait = self.options.refresh if busy else self.options.poll
             try:
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(self._wait(busy)):
                     await self._poked.wait()
             except TimeoutError:
                 pass
 
+    def _wait(self, busy: bool) -> float:
+        """Seconds until the refresher looks again, unless poked: soon while busy; idle, at
+        the next message due (a reminder, a retry) or after ``poll`` (other processes' work)."""
+        if busy:
+            return self.options.refresh
+        due = self._pulse.next_due if self._pulse is not None else None
+        until = (due - self.clock.now()).total_seconds() if due is not None else 0.0
+        # Due already (and still pending after the refresh: paused, in a blackout) or
+        # nothing due: look again after ``poll``.
+        return min(self.options.poll, until) if until > 0 else self.options.poll
+
     async def _work_waiting(self) -> bool:
-        """One small query: did anything change that an idle fan-out must act on?"""
-        last, self._pulse = self._pulse, await self.selector.pulse()
+        """One small look: did anything change that an idle fan-out must act on? (Holds or
+        releases it at a blackout's edge on the way.)"""
+        last = self._pulse
+        self._pulse, blackout = await self.selector.look()
         due = self._pulse.next_due
-        return self._pulse.changed(last) or (due is not None and due <= self.clock.now())
+        if self._pulse.changed(last) or (due is not None and due <= self.clock.now()):
+            return True
+        self.hold("the campaign is paused" if self._pulse.paused else blackout)
+        return False
 
     def _rescan(self, older_than: float) -> None:
         for lane in (self.free, self.paid):

@@ -106,13 +106,17 @@ class Selector:
             await asyncio.gather(self._selecting, return_exceptions=True)
             self._selecting = None
 
-    async def pulse(self) -> Pulse:
-        """The small look an idle fan-out takes for work queued by other processes."""
-        return await asyncio.to_thread(pulse, self.store, ACTIVE_BROADCAST)
+    async def look(self) -> tuple[Pulse, str | None]:
+        """The small look an idle fan-out takes, in one trip to a thread: for work queued by
+        other processes (the pulse), and for a blackout beginning or ending now."""
 
-    async def follow_blackouts(self, fanout: FanOut, last: Pulse | None) -> None:
-        """Hold or release the fan-out at a blackout's edges (configured or stored)."""
-        await self._hold(fanout, paused=last is not None and last.paused)
+        def read() -> tuple[Pulse, str | None]:
+            now = self.clock.now()
+            return pulse(self.store, ACTIVE_BROADCAST), blackout_reason(
+                self.settings, now, self.store
+            )
+
+        return await asyncio.to_thread(read)
 
     async def _hold(self, fanout: FanOut, *, paused: bool) -> None:
         """Hold the fan-out while paused or in a blackout now; release it otherwise."""

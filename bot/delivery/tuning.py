@@ -18,9 +18,9 @@ class FanOutOptions:
     selection_batch: int = 20_000  # subscribers looked at per selection transaction
     refresh: float = 0.5  # seconds between looks at broadcasts, pause and blackouts, when busy
     # When idle, one small query this often notices work other processes queued (a broadcast
-    # from the CLI, a resume, rows due for a retry); work queued in this process wakes it
-    # at once (``poke``).
-    poll: float = 2.0
+    # from the CLI, a resume); work queued in this process wakes it at once (``poke``), and
+    # a message due later (a reminder, a retry) when it falls due.
+    poll: float = 5.0
     rescan: float = 1.0  # seconds before a busy fan-out reads an exhausted feed again
     db_retry: float = 1.0  # seconds before a lane tries again after a database error
     retry: RetryPolicy = field(default_factory=RetryPolicy)
