@@ -26,7 +26,7 @@ from typing import Protocol
 from bot.clock import Clock
 from bot.delivery.notify import Notifier
 from bot.store import Store
-from bot.store.replicas import beat, forget_others, reap, register, take_duty, unregister
+from bot.store.replicas import forget_others, reap, register, renew, take_duty, unregister
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ SKEW = 1.0
 # A duty released by a clean stop passes on this much later: a long poll the stopping process
 # abandoned is still open on Telegram's side until its timeout (5 s) runs out.
 LINGER = 6.0
+# Rows of a process another replica removed but did not recover (it died in between) are
+# looked for this often; rows of a process this one removes, at once.
+RECOVER_EVERY = 30.0
 TakeOver = Callable[[datetime | None], Awaitable[int]]
 
 
@@ -127,6 +130,8 @@ class Replica:
         self._task: asyncio.Task[None] | None = None
         self._takeover: asyncio.Task[None] | None = None
         self._notices: set[asyncio.Task[None]] = set()
+        self.alone = False  # the only process there can be (SQLite)
+        self._recovered_at = float("-inf")  # monotonic time of the last recovery pass
 
     @property
     def identity(self) -> str:
@@ -138,30 +143,42 @@ class Replica:
 
     # The Ownership protocol.
 
+    # Alone (SQLite: the lock file makes this the only process there can be), nobody can take
+    # its rows or its duties: it registers and takes its duties once, and neither beats nor
+    # fences its claims; the next process to start forgets it and recovers its rows.
+
     def may_send(self) -> bool:
         """Whether this process's last heartbeat still holds its lease (with a margin)."""
         if self._beat_at is None:
             return False
-        return self._monotonic() - self._beat_at < self.options.lease - SKEW
+        return self.alone or self._monotonic() - self._beat_at < self.options.lease - SKEW
 
     def holds(self, duty: str, for_seconds: float = 0.0) -> bool:
         """Whether this process holds ``duty`` for at least ``for_seconds`` more."""
         held = self.held.get(duty)
         if held is None or not self.may_send():
             return False
+        if self.alone:
+            return True
         return self._monotonic() - held[0] + for_seconds < self.options.duty_lease - SKEW
 
     def alive_since(self) -> datetime | None:
         """Claims need a heartbeat this recent (the others' horizon, less the margin)."""
+        if self.alone:
+            return None
         return self.clock.now() - self.lease + timedelta(seconds=SKEW)
 
     def silent_since(self) -> datetime | None:
-        """A process that has not beaten since then is dead."""
+        """A process that has not beaten since then is dead (alone: every other one is)."""
+        if self.alone:
+            return None
         return self.clock.now() - self.lease
 
     def token(self, duty: str) -> int | None:
         """The fencing token of ``duty`` as this process holds it (0, which no lease has, when
         it does not): claims made under the duty check it in the database."""
+        if self.alone:
+            return None
         held = self.held.get(duty)
         return held[1] if held is not None else 0
 
@@ -170,8 +187,11 @@ class Replica:
     async def start(self, *, alone: bool = False) -> None:
         """Register (``alone``: SQLite, so every other process is gone) and take duties."""
         started = self._monotonic()
+        self.alone = alone
         if alone:
-            gone = await asyncio.to_thread(forget_others, self.store, self.identity)
+            gone = await asyncio.to_thread(
+                forget_others, self.store, self.identity, self.clock.now()
+            )
             if gone:
                 log.info("forgot %d processes of earlier runs", len(gone))
         await asyncio.to_thread(
@@ -193,7 +213,9 @@ class Replica:
             await self.tick()
 
     def launch(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="replica")
+        """Start the heartbeat (alone, there is none: nobody could take over)."""
+        if not self.alone:
+            self._task = asyncio.create_task(self.run(), name="replica")
 
     async def stop(self) -> None:
         """Stop beating and leave: duties are released, so another process takes them now."""
@@ -215,11 +237,17 @@ class Replica:
         started = self._monotonic()
         now = self.clock.now()
         try:
-            kept = await asyncio.to_thread(beat, self.store, self.identity, now)
+            held = {duty: token for duty, (_, token) in self.held.items()}
+            lease = timedelta(seconds=self.options.duty_lease)
+            kept, renewed = await asyncio.to_thread(
+                renew, self.store, self.identity, now, held, lease
+            )
             if not kept:
                 await self._rejoin(started, now)
             self._beat_at = started
-            await self._take_duties(started)
+            for duty in renewed:
+                self.held[duty] = (started, self.held[duty][1])
+            await self._take_duties(started, [d for d in self.duties if d not in renewed])
             if self._failing_since is not None:
                 log.warning(
                     "heartbeat: database reachable again after %.0f s",
@@ -231,24 +259,33 @@ class Replica:
             # In its own task: telling staff must never hold up the next heartbeat.
             idle = self._takeover is None or self._takeover.done()
             if idle and started - self._healthy_since >= self.options.lease:
-                self._takeover = asyncio.create_task(self.take_over(now), name="takeover")
+                always = started - self._recovered_at >= RECOVER_EVERY
+                self._takeover = asyncio.create_task(
+                    self.take_over(now, always=always), name="takeover"
+                )
         except Exception as exc:
             if self._failing_since is None:
                 self._failing_since = started
                 log.warning("heartbeat: database unreachable: %s; retrying", _first_line(exc))
 
-    async def take_over(self, now: datetime) -> None:
-        """Remove processes silent for longer than the lease and recover their rows."""
+    async def take_over(self, now: datetime, *, always: bool = True) -> None:
+        """Remove processes silent for longer than the lease and recover their rows (only if
+        it removed one, unless ``always``: rows of processes removed before are recovered)."""
         horizon = now - self.lease
         try:
-            for identity, last in await asyncio.to_thread(reap, self.store, horizon):
+            reaped = await asyncio.to_thread(reap, self.store, horizon)
+            for identity, last in reaped:
                 log.warning(
                     "process %s has been silent for %.0f s: taking over its work",
                     identity,
                     (now - last).total_seconds(),
                 )
+            if not reaped and not always:
+                return
+            started = self._monotonic()
             for recover in self.takeovers:
                 await recover(horizon)
+            self._recovered_at = started
         except Exception as exc:  # the next pass retries; the heartbeat reports outages
             log.warning("taking over silent processes' work failed: %s", _first_line(exc))
 
@@ -264,8 +301,9 @@ class Replica:
             register, self.store, self.identity, socket.gethostname(), os.getpid(), now
         )
 
-    async def _take_duties(self, started: float) -> None:
-        for duty in self.duties:
+    async def _take_duties(self, started: float, duties: Iterable[str] | None = None) -> None:
+        """Take or renew ``duties`` (default: all of this process's) one by one."""
+        for duty in self.duties if duties is None else duties:
             lease = timedelta(seconds=self.options.duty_lease)
             grant = await asyncio.to_thread(
                 take_duty, self.store, duty, self.identity, self.clock.now(), lease
@@ -283,7 +321,7 @@ class Replica:
     def _announce(
         self, duty: str, token: int, before: str | None, silent: timedelta | None
     ) -> None:
-        if before is None or before == self.identity:
+        if before is None or before == self.identity or self.alone:  # alone: a restart
             log.info("this process holds the %s duty (token %d)", duty, token)
             return
         seconds = silent.total_seconds() if silent is not None else 0.0

@@ -6,7 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, exists, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,13 +64,30 @@ def register(store: Store, identity: str, host: str, pid: int, now: datetime) ->
             )
 
 
-def beat(store: Store, identity: str, now: datetime) -> bool:
-    """Renew this process's heartbeat; False when its row is gone (others took over)."""
-    with store.sessions.begin() as session:
-        result = session.execute(
+def renew(
+    store: Store, identity: str, now: datetime, held: dict[str, int], lease: timedelta
+) -> tuple[bool, set[str]]:
+    """A heartbeat and the renewal of the duties this process holds (``held``: name and
+    token), in one transaction: whether the heartbeat was kept (False: the row is gone,
+    nothing renewed), and which duties were renewed. A duty missing from the answer was taken
+    over, or its lease ran out: ``take_duty`` says which."""
+    with store.engine.begin() as connection:
+        kept = connection.execute(
             update(PROCESSES).where(PROCESSES.c.id == identity).values(heartbeat_at=now)
+        ).rowcount
+        if not kept or not held:
+            return bool(kept), set()
+        renewed = connection.execute(
+            update(DUTIES)
+            .where(
+                DUTIES.c.holder == identity,
+                DUTIES.c.expires_at > now,
+                or_(*(and_(DUTIES.c.name == n, DUTIES.c.token == t) for n, t in held.items())),
+            )
+            .values(renewed_at=now, expires_at=now + lease)
+            .returning(DUTIES.c.name)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return True, set(renewed.scalars())
 
 
 def reap(store: Store, since: datetime) -> list[tuple[str, datetime]]:
@@ -75,14 +103,21 @@ def reap(store: Store, since: datetime) -> list[tuple[str, datetime]]:
         ]
 
 
-def forget_others(store: Store, identity: str) -> list[str]:
-    """Remove every process but this one (SQLite: this is the only process there can be)."""
+def forget_others(store: Store, identity: str, now: datetime) -> list[str]:
+    """Remove every process but this one, and end the duties they held, at ``now`` (SQLite:
+    this is the only process there can be, so it takes them at once)."""
     with store.sessions.begin() as session:
-        return list(
+        gone = list(
             session.scalars(
                 delete(PROCESSES).where(PROCESSES.c.id != identity).returning(PROCESSES.c.id)
             )
         )
+        session.execute(
+            update(DUTIES)
+            .where(DUTIES.c.holder != identity, DUTIES.c.expires_at > now)
+            .values(expires_at=now)
+        )
+        return gone
 
 
 def unregister(store: Store, identity: str, release_at: datetime) -> None:

@@ -13,7 +13,7 @@ from bot.delivery.replicas import PACER, POLLER, Replica, ReplicaOptions
 from bot.store import Delivery, DeliveryStatus, Message, Post, Store
 from bot.store.posts import claim_delivery, recover_interrupted
 from bot.store.private_outbox import recover_sending, write_round
-from bot.store.replicas import duty_holder, live_processes, take_duty
+from bot.store.replicas import duty_holder, live_processes, reap, register, renew, take_duty
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OPTIONS = ReplicaOptions(lease=15.0, beat=2.0)
@@ -326,10 +326,10 @@ async def test_a_database_outage_stops_claims_and_delays_judging_others(
     (d1,), (m1,) = add_rows(store, 1)
     assert claim(store, a, d1, m1) == (True, {m1})
 
-    def unreachable(*args: object) -> bool:
+    def unreachable(*args: object) -> tuple[bool, set[str]]:
         raise OSError("connection refused")
 
-    monkeypatch.setattr("bot.delivery.replicas.beat", unreachable)
+    monkeypatch.setattr("bot.delivery.replicas.renew", unreachable)
     with caplog.at_level(logging.WARNING, logger="bot.delivery.replicas"):
         for _ in range(10):  # 20 s without a database for anyone
             clock.advance(seconds=2)
@@ -347,3 +347,92 @@ async def test_a_database_outage_stops_claims_and_delays_judging_others(
     # Every heartbeat is old after an outage: b waits a lease before judging a.
     assert statuses(store) == ({d1: "sending"}, {m1: "sending"})
     assert a.may_send() and b.may_send()
+
+
+async def test_rows_a_reaper_left_unrecovered_are_recovered_within_the_recovery_period(
+    store: Store,
+) -> None:
+    """b removes the silent a and dies before recovering a's rows; c, finding nobody silent
+    on its own passes, still looks for such rows every RECOVER_EVERY, not at every beat."""
+    clock = FixedClock(START)
+    notices = Notices()
+    a, c = replica(store, clock, "a", notices), replica(store, clock, "c", notices)
+    passes: list[datetime | None] = []
+    await recover_all(store, c, notices)
+    recover_messages = c.takeovers[1]
+
+    async def counted(horizon: datetime | None) -> int:
+        passes.append(horizon)
+        return await recover_messages(horizon)
+
+    c.takeovers[1] = counted
+    await a.start()
+    await c.start()
+    (d1,), (m1,) = add_rows(store, 1)
+    assert claim(store, a, d1, m1) == (True, {m1})
+    for _ in range(8):  # 16 s: c's first pass after a lease of health recovers (nothing yet)
+        clock.advance(seconds=2)
+        await a.tick()
+        await c.tick()
+        await settle(c)
+    assert len(passes) == 1
+    # a dies; b (not modelled further) removes it 16 s later and dies before recovering
+    clock.advance(seconds=16)
+    reap(store, clock.now() - timedelta(seconds=15))
+    assert statuses(store) == ({d1: "sending"}, {m1: "sending"})
+    for _ in range(10):  # 20 s of c's heartbeats: its own passes find nobody to remove
+        clock.advance(seconds=2)
+        await c.tick()
+        await settle(c)
+    assert statuses(store) == ({d1: "uncertain"}, {m1: "uncertain"})
+    assert len(passes) == 2  # one more pass in 36 s, not one per beat
+    assert notices.lines == [f"delivery {d1} uncertain", "1 messages uncertain"]
+
+
+async def test_alone_a_process_holds_its_duties_without_beating_or_fencing(
+    store: Store,
+) -> None:
+    """SQLite: the lock file makes the process the only one; nobody can take its rows or
+    duties, so it registers and takes them once, and never beats nor fences its claims."""
+    clock = FixedClock(START)
+    notices = Notices()
+    only = replica(store, clock, "only", notices, duties=(POLLER, PACER))
+    await only.start(alone=True)
+    only.launch()
+    assert only._task is None  # no heartbeat
+    clock.advance(seconds=3600)  # an hour on: leases would have run out many times
+    assert only.may_send() and only.holds(POLLER, for_seconds=6) and only.holds(PACER)
+    assert only.alive_since() is None and only.token(PACER) is None  # claims unfenced
+    (d1,), (m1,) = add_rows(store, 1)
+    assert claim(store, only, d1, m1) == (True, {m1})
+    await only.tick()  # a heartbeat (only tests beat by hand): the duties' leases renewed
+    # SIGKILL; the next process starts a second later, within the duties' leases: it forgets
+    # the dead one, takes its duties at once and recovers its rows.
+    clock.advance(seconds=1)
+    again = replica(store, clock, "again", notices, duties=(POLLER, PACER))
+    await recover_all(store, again, notices)
+    await again.start(alone=True)
+    await again.take_over(clock.now())
+    assert statuses(store) == ({d1: "uncertain"}, {m1: "uncertain"})
+    assert again.holds(POLLER) and again.holds(PACER)
+    assert duty_holder(store, PACER, clock.now()) == ("again", 2)
+    assert not [line for line in notices.lines if line.startswith("Replica change")]
+    await again.stop()
+    assert not again.may_send()
+
+
+async def test_renew_is_one_heartbeat_and_a_compare_and_set_of_the_duties_held(
+    store: Store,
+) -> None:
+    lease = timedelta(seconds=12)
+    register(store, "a", "host", 1, START)
+    assert take_duty(store, PACER, "a", START, lease) is not None
+    assert take_duty(store, POLLER, "a", START, lease) is not None
+    later = START + timedelta(seconds=2)
+    assert renew(store, "a", later, {PACER: 1, POLLER: 1}, lease) == (True, {PACER, POLLER})
+    assert renew(store, "a", later, {PACER: 7}, lease) == (True, set())  # a stale token
+    # Expired and taken over: not renewed (take_duty tells who has it now)
+    gone = START + timedelta(seconds=20)
+    assert take_duty(store, POLLER, "b", gone, lease) is not None
+    assert renew(store, "a", gone, {PACER: 1, POLLER: 1}, lease) == (True, set())
+    assert renew(store, "nobody", gone, {PACER: 1}, lease) == (False, set())
