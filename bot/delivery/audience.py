@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import parse_duration
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Job = tuple[str, float, Callable[[], Awaitable[None]]]
+# How often the reminders job looks for subscribers who want reminders but have no time yet.
+ASSIGN_MISSING_EVERY = timedelta(minutes=15)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Audience:
     core: Core
     fanout: FanOut
     outage: OutageReporter = field(default_factory=lambda: OutageReporter("reminders"))
+    assigned_at: datetime | None = None  # when subscribers without a reminder time got one
 
     @property
     def jobs(self) -> list[Job]:
@@ -44,7 +48,13 @@ class Audience:
         core = self.core
         # The next tick retries; the column only moves forward on success.
         with self.outage.guard("reminders job failed", log):
-            await run_due_reminders(core.store, core.library, core.settings, core.clock.now())
+            now = core.clock.now()
+            assign = self.assigned_at is None or now - self.assigned_at >= ASSIGN_MISSING_EVERY
+            await run_due_reminders(
+                core.store, core.library, core.settings, now, assign_missing=assign
+            )
+            if assign:
+                self.assigned_at = now
             self.fanout.poke()  # the rows just written go out now
 
     async def start(self) -> None:

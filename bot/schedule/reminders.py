@@ -219,14 +219,24 @@ def _schedule_batch(store: Store, settings: Settings, now: datetime) -> int:
 
 
 async def run_due_reminders(
-    store: Store, library: Library, settings: Settings, now: datetime
+    store: Store,
+    library: Library,
+    settings: Settings,
+    now: datetime,
+    *,
+    assign_missing: bool = True,
 ) -> Counter[str]:
     """Write a reminder message for every due subscriber, batch by batch; advance them all.
 
     While the campaign is paused or in a blackout window the due subscribers are advanced to
     their next time without a message. Each batch is one transaction, run off the event loop.
+    ``assign_missing`` first gives a time to subscribers who want reminders but have none
+    (rows older than reminder times): a scan of every active subscriber without a time, so
+    the worker does it now and then, not every minute (sign-ups and imports set the time).
     """
-    while await asyncio.to_thread(_schedule_batch, store, settings, now) == BATCH:
+    while (
+        assign_missing and await asyncio.to_thread(_schedule_batch, store, settings, now) == BATCH
+    ):
         pass
     paused = await asyncio.to_thread(store.is_paused)
     hold = "paused" if paused else await asyncio.to_thread(blackout_reason, settings, now, store)
