@@ -418,3 +418,20 @@ async def test_stop_turns_reminders_off_and_removes_the_buttons(
 
     await reminders.tick(at(MONDAY + timedelta(days=1), "15:00"))
     assert len(messages(reminders.store)) == 1
+
+
+async def test_subscribers_without_a_time_get_one_at_the_first_tick_then_every_15_minutes(
+    reminders: Reminders,
+) -> None:
+    """The scan for subscribers who want reminders but have no time (rows older than
+    reminder times) runs at the job's first tick and then every 15 minutes, not every minute."""
+    store = reminders.store
+    add(store, 1)  # no next_reminder_at: an older row
+    await reminders.tick(at(MONDAY, "12:00"))
+    assert next_at(store, 1) == at(MONDAY, "15:00")  # 18:00 in Baghdad
+    add(store, 2)
+    await reminders.tick(at(MONDAY, "12:01"))
+    await reminders.tick(at(MONDAY, "12:14"))
+    assert next_at(store, 2) is None  # not looked for yet
+    await reminders.tick(at(MONDAY, "12:15"))
+    assert next_at(store, 2) == at(MONDAY, "15:00")
