@@ -18,7 +18,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -236,18 +236,26 @@ class Replica:
         """One heartbeat, duty renewal and takeover pass."""
         started = self._monotonic()
         now = self.clock.now()
+        # Right after an outage every heartbeat is old: wait a lease before judging others.
+        idle = self._takeover is None or self._takeover.done()
+        judge = (
+            idle
+            and self._failing_since is None
+            and started - self._healthy_since >= self.options.lease
+        )
         try:
             held = {duty: token for duty, (_, token) in self.held.items()}
             lease = timedelta(seconds=self.options.duty_lease)
-            kept, renewed = await asyncio.to_thread(
-                renew, self.store, self.identity, now, held, lease
+            horizon = now - self.lease
+            renewal = await asyncio.to_thread(
+                renew, self.store, self.identity, now, held, lease, horizon if judge else None
             )
-            if not kept:
+            if not renewal.kept:
                 await self._rejoin(started, now)
             self._beat_at = started
-            for duty in renewed:
+            for duty in renewal.renewed:
                 self.held[duty] = (started, self.held[duty][1])
-            await self._take_duties(started, [d for d in self.duties if d not in renewed])
+            await self._take_duties(started, [d for d in self.duties if d not in renewal.renewed])
             if self._failing_since is not None:
                 log.warning(
                     "heartbeat: database reachable again after %.0f s",
@@ -255,33 +263,32 @@ class Replica:
                 )
                 self._failing_since = None
                 self._healthy_since = started
-            # Right after an outage every heartbeat is old: wait a lease before judging others.
-            # In its own task: telling staff must never hold up the next heartbeat.
-            idle = self._takeover is None or self._takeover.done()
-            if idle and started - self._healthy_since >= self.options.lease:
-                always = started - self._recovered_at >= RECOVER_EVERY
+            always = started - self._recovered_at >= RECOVER_EVERY
+            if judge and (renewal.reaped or always):
+                # In its own task: telling staff must never hold up the next heartbeat.
                 self._takeover = asyncio.create_task(
-                    self.take_over(now, always=always), name="takeover"
+                    self.take_over(now, reaped=renewal.reaped), name="takeover"
                 )
         except Exception as exc:
             if self._failing_since is None:
                 self._failing_since = started
                 log.warning("heartbeat: database unreachable: %s; retrying", _first_line(exc))
 
-    async def take_over(self, now: datetime, *, always: bool = True) -> None:
-        """Remove processes silent for longer than the lease and recover their rows (only if
-        it removed one, unless ``always``: rows of processes removed before are recovered)."""
+    async def take_over(
+        self, now: datetime, *, reaped: Sequence[tuple[str, datetime]] | None = None
+    ) -> None:
+        """Remove processes silent for longer than the lease (unless the heartbeat just did:
+        ``reaped``) and recover the rows of every process that is gone."""
         horizon = now - self.lease
         try:
-            reaped = await asyncio.to_thread(reap, self.store, horizon)
+            if reaped is None:
+                reaped = await asyncio.to_thread(reap, self.store, horizon)
             for identity, last in reaped:
                 log.warning(
                     "process %s has been silent for %.0f s: taking over its work",
                     identity,
                     (now - last).total_seconds(),
                 )
-            if not reaped and not always:
-                return
             started = self._monotonic()
             for recover in self.takeovers:
                 await recover(horizon)

@@ -64,30 +64,64 @@ def register(store: Store, identity: str, host: str, pid: int, now: datetime) ->
             )
 
 
+@dataclass(frozen=True)
+class Renewal:
+    """What one heartbeat found: whether this process's row was still there (False: others
+    took over, nothing was renewed), the duties renewed, and the processes it removed."""
+
+    kept: bool
+    renewed: frozenset[str] = frozenset()
+    reaped: tuple[tuple[str, datetime], ...] = ()
+
+
 def renew(
-    store: Store, identity: str, now: datetime, held: dict[str, int], lease: timedelta
-) -> tuple[bool, set[str]]:
-    """A heartbeat and the renewal of the duties this process holds (``held``: name and
-    token), in one transaction: whether the heartbeat was kept (False: the row is gone,
-    nothing renewed), and which duties were renewed. A duty missing from the answer was taken
-    over, or its lease ran out: ``take_duty`` says which."""
+    store: Store,
+    identity: str,
+    now: datetime,
+    held: dict[str, int],
+    lease: timedelta,
+    reap_before: datetime | None = None,
+) -> Renewal:
+    """A heartbeat, the renewal of the duties this process holds (``held``: name and token)
+    and, with ``reap_before``, the removal of processes silent since then, in one transaction.
+    A duty missing from ``renewed`` was taken over, or its lease ran out: ``take_duty`` says
+    which."""
     with store.engine.begin() as connection:
         kept = connection.execute(
             update(PROCESSES).where(PROCESSES.c.id == identity).values(heartbeat_at=now)
         ).rowcount
-        if not kept or not held:
-            return bool(kept), set()
-        renewed = connection.execute(
-            update(DUTIES)
-            .where(
-                DUTIES.c.holder == identity,
-                DUTIES.c.expires_at > now,
-                or_(*(and_(DUTIES.c.name == n, DUTIES.c.token == t) for n, t in held.items())),
+        if not kept:
+            return Renewal(False)
+        renewed: set[str] = set()
+        if held:
+            renewed.update(
+                connection.execute(
+                    update(DUTIES)
+                    .where(
+                        DUTIES.c.holder == identity,
+                        DUTIES.c.expires_at > now,
+                        or_(
+                            *(
+                                and_(DUTIES.c.name == n, DUTIES.c.token == t)
+                                for n, t in held.items()
+                            )
+                        ),
+                    )
+                    .values(renewed_at=now, expires_at=now + lease)
+                    .returning(DUTIES.c.name)
+                ).scalars()
             )
-            .values(renewed_at=now, expires_at=now + lease)
-            .returning(DUTIES.c.name)
-        )
-        return True, set(renewed.scalars())
+        reaped: list[tuple[str, datetime]] = []
+        if reap_before is not None:
+            reaped.extend(
+                (process, at)
+                for process, at in connection.execute(
+                    delete(PROCESSES)
+                    .where(PROCESSES.c.heartbeat_at < reap_before)
+                    .returning(PROCESSES.c.id, PROCESSES.c.heartbeat_at)
+                )
+            )
+        return Renewal(True, frozenset(renewed), tuple(reaped))
 
 
 def reap(store: Store, since: datetime) -> list[tuple[str, datetime]]:

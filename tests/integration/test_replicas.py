@@ -13,7 +13,15 @@ from bot.delivery.replicas import PACER, POLLER, Replica, ReplicaOptions
 from bot.store import Delivery, DeliveryStatus, Message, Post, Store
 from bot.store.posts import claim_delivery, recover_interrupted
 from bot.store.private_outbox import recover_sending, write_round
-from bot.store.replicas import duty_holder, live_processes, reap, register, renew, take_duty
+from bot.store.replicas import (
+    Renewal,
+    duty_holder,
+    live_processes,
+    reap,
+    register,
+    renew,
+    take_duty,
+)
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OPTIONS = ReplicaOptions(lease=15.0, beat=2.0)
@@ -429,10 +437,16 @@ async def test_renew_is_one_heartbeat_and_a_compare_and_set_of_the_duties_held(
     assert take_duty(store, PACER, "a", START, lease) is not None
     assert take_duty(store, POLLER, "a", START, lease) is not None
     later = START + timedelta(seconds=2)
-    assert renew(store, "a", later, {PACER: 1, POLLER: 1}, lease) == (True, {PACER, POLLER})
-    assert renew(store, "a", later, {PACER: 7}, lease) == (True, set())  # a stale token
+    both = renew(store, "a", later, {PACER: 1, POLLER: 1}, lease)
+    assert both == Renewal(True, frozenset({PACER, POLLER}))
+    assert renew(store, "a", later, {PACER: 7}, lease) == Renewal(True)  # a stale token
     # Expired and taken over: not renewed (take_duty tells who has it now)
     gone = START + timedelta(seconds=20)
     assert take_duty(store, POLLER, "b", gone, lease) is not None
-    assert renew(store, "a", gone, {PACER: 1, POLLER: 1}, lease) == (True, set())
-    assert renew(store, "nobody", gone, {PACER: 1}, lease) == (False, set())
+    assert renew(store, "a", gone, {PACER: 1, POLLER: 1}, lease) == Renewal(True)
+    assert renew(store, "nobody", gone, {PACER: 1}, lease) == Renewal(False)
+    # With a horizon it also removes the processes silent since then, in the same transaction.
+    register(store, "silent", "host", 2, START)
+    swept = renew(store, "a", gone, {}, lease, reap_before=gone - timedelta(seconds=15))
+    assert swept == Renewal(True, reaped=(("silent", START),))
+    assert [p.id for p in live_processes(store, START)] == ["a"]
