@@ -27,6 +27,7 @@ from bot.channels.base import ErrorKind
 from bot.delivery.private import Keyboard, RecipientError
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.errors import retry_after_seconds
+from bot.telegram.keepalive_connection import AnswerLost
 from bot.telegram.keyboards import telegram_button
 from bot.telegram.redaction import REDACTED
 
@@ -61,6 +62,11 @@ def classify_recipient(exc: TelegramError) -> RecipientError:
             return RecipientError(ErrorKind.TRANSIENT, f"not sent: {message}")
         return RecipientError(
             ErrorKind.UNCERTAIN, "timed out after sending: Telegram may have delivered it"
+        )
+    if isinstance(exc, AnswerLost):
+        return RecipientError(
+            ErrorKind.UNCERTAIN,
+            f"no answer after sending: Telegram may have delivered it ({message})",
         )
     if isinstance(exc, BadRequest):
         if "chat not found" in lowered:
