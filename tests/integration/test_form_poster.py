@@ -17,10 +17,11 @@ from telegram.request import BaseRequest
 from yarl import URL
 
 from bot.channels.base import ErrorKind
+from bot.delivery.private import RecipientError
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.form_poster import FormPoster
 from bot.telegram.keepalive_connection import AnswerLost
-from bot.telegram.private_sender import answer_result, classify_recipient
+from bot.telegram.private_sender import answer_result, build_private_sender, classify_recipient
 from tests.fakes.scripted_http import Received, Reply, Script, ScriptedServer, answer, ok
 from tests.fakes.telegram_fixtures import TOKEN, ptb_timedelta_fixture  # noqa: F401
 
@@ -349,7 +350,39 @@ async def test_https_to_an_untrusted_certificate_is_not_sent(
         assert not server.received
 
 
-# -- the sender's choice --------------------------------------------------------------------
+# -- the sender ----------------------------------------------------------------------------
+
+GET_ME = {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "B", "username": "b"}}
+
+
+def bot_api(send: Callable[[Received], Reply]) -> Script:
+    """A Bot API that answers getMe, and sendMessage with ``send``."""
+    return lambda r: send(r) if "/sendMessage " in r.request_line else Reply(answer(body=GET_ME))
+
+
+async def test_the_sender_posts_on_kept_connections_and_a_lost_answer_is_uncertain() -> None:
+    sends = 0
+
+    def send(received: Received) -> Reply:
+        nonlocal sends
+        sends += 1
+        return ok(sends) if sends < 3 else Reply(None, close=True)
+
+    async with ScriptedServer(bot_api(send)) as server:
+        root = server.url("")
+        sender = build_private_sender(TOKEN, root, pool=4, read_timeout=10)
+        try:
+            assert [await sender.send(7, "hi"), await sender.send(8, "hi")] == [1, 2]
+            posts = [r for r in server.received if "/sendMessage " in r.request_line]
+            assert {r.connection for r in posts} == {posts[0].connection}
+            # getMe went through aiohttp, which asks for compression; FormPoster does not.
+            [get_me] = [r for r in server.received if "/getMe " in r.request_line]
+            assert get_me.header("Accept-Encoding") and not posts[0].header("Accept-Encoding")
+            with pytest.raises(RecipientError) as lost:
+                await sender.send(9, "hi")
+            assert lost.value.kind == ErrorKind.UNCERTAIN and TOKEN not in str(lost.value)
+        finally:
+            await sender.close()
 
 
 def test_the_lean_poster_is_used_unless_a_proxy_is_set() -> None:
