@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from time import monotonic
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest
@@ -13,6 +14,10 @@ from yarl import URL
 from bot.telegram.keepalive_connection import KeepAliveConnection
 
 NOT_SENT_WAITING = "Timed out getting a connection: the request was not sent"
+# Idle connections are not used after this many seconds (aiohttp's connector does the same):
+# a firewall may have forgotten them without telling either side, and a request written on
+# one would only end in a read timeout, the message uncertain.
+KEEP_IDLE = 15.0
 Answer = tuple[int, bytes]
 
 
@@ -21,7 +26,8 @@ class FormPoster:
 
     The fan-out's hot path without a general HTTP client: the request head is built once, a
     request is one write on a pooled connection, and the answer is parsed in C. Connections are
-    opened when needed and kept while the server keeps them.
+    opened when needed and kept while the server keeps them, idle for ``keep_idle`` seconds
+    at most.
 
     Errors say whether the request left. Before any byte is written (no free connection in
     time, connecting failed or timed out) they say "not sent": ``TimedOut`` or
@@ -39,6 +45,7 @@ class FormPoster:
         read_timeout: float | None,
         ssl_context: ssl.SSLContext | None = None,
         user_agent: str = BaseRequest.USER_AGENT,
+        keep_idle: float = KEEP_IDLE,
     ) -> None:
         if url.scheme not in ("http", "https") or not url.raw_host or url.port is None:
             raise ValueError(f"not an http(s) URL with a host: {url.scheme}://{url.raw_host}")
@@ -60,14 +67,20 @@ class FormPoster:
         self._size = size
         self._acquire_timeout = acquire_timeout
         self._read_timeout = read_timeout
-        self._idle: list[KeepAliveConnection] = []  # a stack: the most recently used on top
+        self._keep_idle = keep_idle
+        # A stack: the most recently used on top, so the longest idle are at the bottom.
+        self._idle: list[KeepAliveConnection] = []
         self._live: set[KeepAliveConnection] = set()  # until their sockets are closed
         self._open = 0  # connections open or opening
         self._waiters: deque[asyncio.Future[KeepAliveConnection | None]] = deque()
 
     async def post(self, body: bytes) -> Answer:
         """Send ``body``; return the answer's HTTP status and body."""
-        connection = self._idle.pop() if self._idle else await self._acquire()
+        idle = self._idle
+        if idle and monotonic() - idle[-1].idle_since < self._keep_idle:
+            connection = idle.pop()
+        else:
+            connection = await self._acquire()
         answer = connection.send(
             b"%b%d\r\n\r\n%b" % (self._head, len(body), body), self._read_timeout
         )
@@ -108,6 +121,7 @@ class FormPoster:
         limit = self._acquire_timeout
         deadline = None if limit is None else loop.time() + limit
         while True:
+            self._close_stale()
             if self._idle:
                 return self._idle.pop()
             if self._open < self._size:
@@ -198,11 +212,18 @@ class FormPoster:
                 if not waiter.done():
                     waiter.set_result(connection)
                     return
+            connection.idle_since = monotonic()
             self._idle.append(connection)
             return
         connection.abort()
         self._open -= 1
         self._wake()
+
+    def _close_stale(self) -> None:
+        """Close the connections idle for too long: the bottom of the stack."""
+        horizon = monotonic() - self._keep_idle
+        for connection in [c for c in self._idle if c.idle_since <= horizon]:
+            connection.abort()  # leaves the stack at once (``_closed``)
 
     def _closed(self, connection: KeepAliveConnection) -> None:
         """A connection closed: if it was idle, free its slot."""

@@ -30,6 +30,7 @@ class KeepAliveConnection(asyncio.Protocol):
     ) -> None:
         self.closed = False
         self.reusable = False
+        self.idle_since = 0.0  # when its last exchange ended (set by its pool)
         self.lost: asyncio.Future[None] = loop.create_future()
         self._loop = loop
         self._on_close = on_close

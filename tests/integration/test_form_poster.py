@@ -141,6 +141,22 @@ async def test_an_idle_connection_the_server_closed_is_dropped_before_the_next_s
         assert server.accepted == 2 and len(server.received) == 2
 
 
+async def test_a_connection_idle_too_long_is_closed_instead_of_used() -> None:
+    # A firewall may forget a connection idle for long without telling anyone: a request on it
+    # would only time out. keep_idle=0: every idle connection is too old by the next request.
+    async with ScriptedServer(lambda r: ok()) as server:
+        poster = FormPoster(
+            URL(server.url(PATH)), size=4, acquire_timeout=10, read_timeout=10, keep_idle=0
+        )
+        try:
+            for _ in range(3):
+                assert (await poster.post(BODY))[0] == 200
+            assert server.accepted == 3 and poster.connections == 1
+            await server.wait_for(lambda: server.closed == 2, "the old connections to end")
+        finally:
+            await poster.close()
+
+
 async def test_closing_ends_every_connection_and_a_later_request_opens_a_new_one() -> None:
     async with serving(lambda r: ok(), size=2) as (server, poster):
         await asyncio.gather(poster.post(BODY), poster.post(BODY))
