@@ -12,6 +12,8 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from yarl import URL
 
+from bot.telegram.form_poster import FormPoster
+
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 # The token sits in the path (``/bot<token>/method``); aiohttp puts URLs in some messages.
 _TOKEN_PATH = re.compile(r"/bot[^/\s'\"]+")
@@ -138,6 +140,21 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, aiohttp.ClientError, ValueError, TypeError) as exc:
             error, safe = _translate(exc, str(url))
             raise error from (exc if safe else None)
+
+    def form_poster(self, url: URL) -> FormPoster | None:
+        """A lean poster of forms to ``url`` with this pool size and these timeouts.
+
+        None through a proxy, which only aiohttp speaks here.
+        """
+        if self._proxy is not None:
+            return None
+        limits = self.form_timeout()
+        return FormPoster(
+            url,
+            size=self._pool_size,
+            acquire_timeout=limits.connect,
+            read_timeout=limits.sock_read,
+        )
 
     def _timeout(
         self,

@@ -27,6 +27,7 @@ from bot.channels.base import ErrorKind
 from bot.delivery.private import Keyboard, RecipientError
 from bot.telegram.aiohttp_request import AiohttpRequest
 from bot.telegram.errors import retry_after_seconds
+from bot.telegram.keepalive_connection import AnswerLost
 from bot.telegram.keyboards import telegram_button
 from bot.telegram.redaction import REDACTED
 
@@ -62,6 +63,11 @@ def classify_recipient(exc: TelegramError) -> RecipientError:
         return RecipientError(
             ErrorKind.UNCERTAIN, "timed out after sending: Telegram may have delivered it"
         )
+    if isinstance(exc, AnswerLost):
+        return RecipientError(
+            ErrorKind.UNCERTAIN,
+            f"no answer after sending: Telegram may have delivered it ({message})",
+        )
     if isinstance(exc, BadRequest):
         if "chat not found" in lowered:
             return RecipientError(ErrorKind.PERMANENT, "chat not found", gone="chat not found")
@@ -85,24 +91,28 @@ class BotPrivateSender:
         request = bot.request
         self._direct = request if isinstance(request, AiohttpRequest) else None
         self._timeout = self._direct.form_timeout() if self._direct is not None else None
+        self._poster = self._direct.form_poster(self._url) if self._direct is not None else None
 
     async def send(
         self, chat_id: int, text: str, *, keyboard: Keyboard | None = None, paid: bool = False
     ) -> int:
         """Send an HTML message without link preview; raise RecipientError on failure.
 
-        On our aiohttp transport this is one aiohttp request per message: the form body is
-        encoded once per text (only the chat id changes), and the answer is mapped to errors
-        as python-telegram-bot maps it (429, 403, 400, migration, timeouts), without building
-        a ``telegram.Message``: the fan-out only needs its id. Other transports go through
-        PTB's request layer.
+        On our aiohttp transport this is one request on a ``FormPoster`` connection per message
+        (one aiohttp request through a proxy): the form body is encoded once per text (only the
+        chat id changes), and the answer is mapped to errors as python-telegram-bot maps it
+        (429, 403, 400, migration, timeouts), without building a ``telegram.Message``: the
+        fan-out only needs its id. Other transports go through PTB's request layer.
         """
         try:
             if not self._ready:
                 await self._initialize()
             if self._direct is not None and self._timeout is not None:
                 body = b"chat_id=%d&%b" % (chat_id, self._tail(text, keyboard, paid))
-                status, payload = await self._direct.post_form(self._url, body, self._timeout)
+                if self._poster is not None:
+                    status, payload = await self._poster.post(body)
+                else:
+                    status, payload = await self._direct.post_form(self._url, body, self._timeout)
                 result = answer_result(status, payload)
             else:
                 result = await self.bot.request.post(
@@ -149,7 +159,9 @@ class BotPrivateSender:
         return tail
 
     async def close(self) -> None:
-        """Close the connection pool, also when initializing failed half-way (getMe refused)."""
+        """Close the connection pools, also when initializing failed half-way (getMe refused)."""
+        if self._poster is not None:
+            await self._poster.close()
         await self.bot.shutdown()  # a no-op when nothing was opened
         self._ready = False
 
