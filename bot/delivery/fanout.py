@@ -277,9 +277,9 @@ class FanOut:
             self._slots.release()
             self.release([job.row.id])
             return
-        job.lane.pacer.departed()
+        hold = job.lane.pacer.departed()
         self.selector.touched(job.row.broadcast_id)
-        self._spawn(self._deliver(job))
+        self._spawn(self._deliver(job, hold))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -314,11 +314,14 @@ class FanOut:
             self._texts[key] = self.selector.render(item_id, lang)
         return self._texts[key]
 
-    async def _deliver(self, job: Job) -> None:
+    async def _deliver(self, job: Job, hold: float = 0.0) -> None:
+        """Send a claimed row (after ``hold`` seconds, when commits bunched departures)."""
         row, lane = job.row, job.lane
         chat = row.chat_id
         delivered = True  # unless Telegram said otherwise
         try:
+            if hold > 0:
+                await asyncio.sleep(hold)
             message_id = await self.sender.send(
                 chat, job.text, keyboard=job.keyboard, paid=lane.paid
             )

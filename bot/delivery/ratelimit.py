@@ -22,10 +22,12 @@ RECOVERY_SECONDS = 10.0
 MIN_SHARE = 0.1  # never slower than this share of the configured rate
 # Requests leave when their claim has committed, a few milliseconds after their grant, and
 # commits vary: two requests may leave closer together than their grants. So the pacer also
-# counts departures: any ``limit = ceil(rate * WINDOW_SLACK)`` of them in a row (30 at 29.4/s,
-# 980 at 960/s) span at least as long as evenly paced grants would, less the catch-up a late
-# timer may take (1.012 s at 29.4/s). Only bunched departures wait, and the margin to
-# Telegram's one-second window (12 ms at 29.4/s) is left for the network's own jitter.
+# spaces departures: any ``limit = ceil(rate * WINDOW_SLACK)`` of them in a row (30 at 29.4/s,
+# 1000 at 980/s) span at least as long as evenly paced grants would, less the catch-up a late
+# timer may take (1.012 s at 29.4/s, 1.020 s at 980/s), so no second ever holds more than
+# ``limit``. The check is made when a request leaves (its claim committed), against the
+# departures before it: checked at the grant instead, it would count each claim's commit
+# delay twice and cost 1 to 2 % of the rate at 1000/s.
 WINDOW_SLACK = 1.02
 
 
@@ -36,8 +38,8 @@ class SendPacer(Protocol):
         """Wait for the next grant and take it (one request about to be claimed)."""
         ...
 
-    def departed(self) -> None:
-        """The granted request's claim committed: it leaves now."""
+    def departed(self) -> float:
+        """The granted request's claim committed: it leaves after the seconds returned."""
         ...
 
     def unused(self) -> None:
@@ -61,7 +63,7 @@ class Pacer:
 
     A 429 pauses every grant for ``retry_after`` and lowers the rate to 70 %; the rate then
     climbs back 10 % of the configured value every 10 s without another 429. Departures are
-    also counted (see WINDOW_SLACK).
+    also spaced (see WINDOW_SLACK).
     """
 
     def __init__(
@@ -79,7 +81,6 @@ class Pacer:
         self.paused_until = 0.0
         self._changed = 0.0
         self.penalties = 0
-        self._pending = 0  # granted, not departed yet
         self._departures: deque[float] = deque(maxlen=self.limit)
         # Open only while this process may pace the bot (replicas: holds the pacer duty).
         self.gate = gate
@@ -101,32 +102,27 @@ class Pacer:
         """Seconds until the next grant (0 when one is available now)."""
         now = self._clock()
         self._recover(now)
-        return max(0.0, max(self._tat, self.paused_until) - now, self._window_wait(now))
-
-    def _window_wait(self, now: float) -> float:
-        known = self.limit - self._pending  # departures to look back over
-        if known <= 0:  # every allowed one is still waiting for its claim: look again soon
-            return 1.0 / self.rate
-        if len(self._departures) < known:
-            return 0.0
-        span = (self.limit - CATCH_UP_SHARE) / self.rate
-        return max(0.0, self._departures[-known] + span - now)
+        return max(0.0, max(self._tat, self.paused_until) - now)
 
     def take(self) -> None:
         """Use the grant that ``delay()`` said is available."""
         now = self._clock()
         catch_up = CATCH_UP if self.rate * CATCH_UP >= 1.0 else CATCH_UP_SHARE / self.rate
         self._tat = max(self._tat, now - catch_up, self.paused_until) + 1.0 / self.rate
-        self._pending += 1
 
-    def departed(self) -> None:
-        """Note that a granted request leaves now."""
-        self._pending = max(0, self._pending - 1)
-        self._departures.append(self._clock())
+    def departed(self) -> float:
+        """A granted request is ready to leave: return how many seconds it must wait so that
+        any ``limit`` departures in a row span the window (0 unless commits bunched them)."""
+        now = self._clock()
+        leaves = now
+        if len(self._departures) == self.limit:
+            span = (self.limit - CATCH_UP_SHARE) / self.rate
+            leaves = max(now, self._departures[0] + span)
+        self._departures.append(leaves)
+        return leaves - now
 
     def unused(self) -> None:
-        """Note that a granted request will not be made."""
-        self._pending = max(0, self._pending - 1)
+        """Note that a granted request will not be made (nothing to count)."""
 
     async def acquire(self) -> None:
         """Wait for the next grant (and, with a ``gate``, for the gate to open) and take it."""

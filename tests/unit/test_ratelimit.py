@@ -104,25 +104,23 @@ def test_twelve_messages_at_20_per_second_span_eleven_intervals() -> None:
 
 
 def leave_late(pacer: Pacer, clock: Clock, count: int, late: list[float]) -> list[float]:
-    """Grant ``count`` requests; each leaves ``late[i]`` seconds after its grant (its claim's
-    commit), while the next grants go on. Return the departure times."""
+    """Grant ``count`` requests; each one's claim commits ``late[i]`` seconds after its grant,
+    while the next grants go on, and it leaves when the pacer says. Return the departures."""
     departures: list[float] = []
-    leaving: list[float] = []  # departure times of granted requests, not left yet
+    committing: list[float] = []  # commit times of granted requests, not committed yet
     for index in range(count):
         wait = pacer.delay()
-        while leaving and min(leaving) <= clock.now + wait:  # a commit lands first
-            clock.now = max(clock.now, min(leaving))
-            leaving.remove(min(leaving))
-            pacer.departed()
-            departures.append(clock.now)
+        while committing and min(committing) <= clock.now + wait:  # a commit lands first
+            clock.now = max(clock.now, min(committing))
+            committing.remove(min(committing))
+            departures.append(clock.now + pacer.departed())
             wait = pacer.delay()
         clock.now += wait
         pacer.take()
-        leaving.append(clock.now + late[index % len(late)])
-    for moment in sorted(leaving):
+        committing.append(clock.now + late[index % len(late)])
+    for moment in sorted(committing):
         clock.now = max(clock.now, moment)
-        pacer.departed()
-        departures.append(clock.now)
+        departures.append(clock.now + pacer.departed())
     return departures
 
 
@@ -156,3 +154,17 @@ def test_a_request_that_never_leaves_frees_its_place_in_the_window() -> None:
         pacer.unused()  # its claim failed: nothing left
     clock.now += pacer.delay()
     assert pacer.delay() <= 1 / 5.0  # not held for a whole WINDOW
+
+
+def test_claims_that_commit_late_cost_the_rate_nothing_and_never_exceed_the_cap() -> None:
+    """Claims commit 1 to 30 ms after their grant (a journal round every 20 ms): the requests
+    leave at the configured rate, and never more than ``limit`` (the cap, 1000) in a second."""
+    chance = random.Random(3)
+    late = [chance.uniform(0.001, 0.030) for _ in range(997)]
+    clock = Clock()
+    pacer = Pacer(980.0, clock)
+    departures = leave_late(pacer, clock, 20_000, late)
+    assert pacer.limit == 1000
+    assert most_in_one_second(departures) <= pacer.limit
+    assert len(departures) / (departures[-1] - departures[0]) >= 980 * 0.995
+    assert departures == sorted(departures)  # the holds keep departures in commit order
