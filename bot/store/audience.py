@@ -12,9 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     bindparam,
-    cast,
     func,
     insert,
     literal,
@@ -23,7 +21,7 @@ from sqlalchemy import (
 )
 
 from bot.store.models import AuditEntry, Broadcast, DeliveryStatus, UTCDateTime
-from bot.store.private_outbox import MESSAGES, SUBSCRIBERS, insert_messages_from
+from bot.store.private_outbox import MESSAGES, SUBSCRIBERS, insert_recipients
 from bot.store.state import Store
 
 EXPORT_COLUMNS = (
@@ -164,7 +162,6 @@ def materialize_batch(
             return 0, True
         stamp = literal(now, UTCDateTime())
         rows = select(
-            literal(f"b{broadcast_id}:") + cast(chat, String),
             literal("broadcast"),
             literal(broadcast_id),
             chat,
@@ -177,7 +174,6 @@ def materialize_batch(
             stamp,
         ).where(*conditions, chat <= end)
         columns = (
-            "idempotency_key",
             "kind",
             "broadcast_id",
             "chat_id",
@@ -189,7 +185,7 @@ def materialize_batch(
             "created_at",
             "updated_at",
         )
-        inserted = insert_messages_from(session, columns, rows)
+        inserted = insert_recipients(session, columns, rows)
         broadcast.cursor = int(end)
         broadcast.total = (broadcast.total or 0) + inserted
         broadcast.updated_at = now
