@@ -17,6 +17,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 
@@ -155,6 +156,11 @@ def materialize_batch(
         # The next ``limit`` subscribers by chat id, matching or not: a primary-key range, so
         # each batch costs the same however far the cursor has gone.
         window = select(chat).where(*after).order_by(chat).limit(limit).subquery()
+        if session.get_bind().dialect.name == "postgresql":
+            # Until autovacuum has analyzed a table just filled (an import), PostgreSQL
+            # guesses few rows lie past the cursor and sorts them all instead of walking the
+            # primary key: 0.15 s a batch over a million subscribers, not 0.01 s.
+            session.execute(text("SET LOCAL enable_sort = off"))
         end = session.scalar(select(func.max(window.c.chat_id)))
         if end is None:
             broadcast.status = BroadcastStatus.SENDING
