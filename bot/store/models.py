@@ -302,9 +302,9 @@ class Message(Base):
     # None for a broadcast's rows (unique per broadcast and chat instead).
     idempotency_key: Mapped[str | None] = mapped_column(String(100), default=None)
     kind: Mapped[str] = mapped_column(String(20))  # broadcast, reminder
-    broadcast_id: Mapped[int | None] = mapped_column(
-        ForeignKey("broadcasts.id", ondelete="CASCADE"), default=None
-    )
+    # ``broadcasts.id``, or None for a reminder. No foreign key: only the selection writes
+    # broadcast rows, holding the broadcast's row, and the check cost ~4 us a row (0011).
+    broadcast_id: Mapped[int | None] = mapped_column(Integer, default=None)
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     item_id: Mapped[str] = mapped_column(String(100))
     lang: Mapped[str] = mapped_column(String(10))
