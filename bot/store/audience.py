@@ -12,18 +12,17 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     bindparam,
-    cast,
     func,
     insert,
     literal,
     select,
+    text,
     update,
 )
 
 from bot.store.models import AuditEntry, Broadcast, DeliveryStatus, UTCDateTime
-from bot.store.private_outbox import MESSAGES, SUBSCRIBERS, insert_messages_from
+from bot.store.private_outbox import MESSAGES, SUBSCRIBERS, insert_recipients
 from bot.store.state import Store
 
 EXPORT_COLUMNS = (
@@ -157,6 +156,11 @@ def materialize_batch(
         # The next ``limit`` subscribers by chat id, matching or not: a primary-key range, so
         # each batch costs the same however far the cursor has gone.
         window = select(chat).where(*after).order_by(chat).limit(limit).subquery()
+        if session.get_bind().dialect.name == "postgresql":
+            # Until autovacuum has analyzed a table just filled (an import), PostgreSQL
+            # guesses few rows lie past the cursor and sorts them all instead of walking the
+            # primary key: 0.15 s a batch over a million subscribers, not 0.01 s.
+            session.execute(text("SET LOCAL enable_sort = off"))
         end = session.scalar(select(func.max(window.c.chat_id)))
         if end is None:
             broadcast.status = BroadcastStatus.SENDING
@@ -164,7 +168,6 @@ def materialize_batch(
             return 0, True
         stamp = literal(now, UTCDateTime())
         rows = select(
-            literal(f"b{broadcast_id}:") + cast(chat, String),
             literal("broadcast"),
             literal(broadcast_id),
             chat,
@@ -177,7 +180,6 @@ def materialize_batch(
             stamp,
         ).where(*conditions, chat <= end)
         columns = (
-            "idempotency_key",
             "kind",
             "broadcast_id",
             "chat_id",
@@ -189,7 +191,7 @@ def materialize_batch(
             "created_at",
             "updated_at",
         )
-        inserted = insert_messages_from(session, columns, rows)
+        inserted = insert_recipients(session, columns, rows)
         broadcast.cursor = int(end)
         broadcast.total = (broadcast.total or 0) + inserted
         broadcast.updated_at = now

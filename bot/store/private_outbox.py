@@ -69,21 +69,26 @@ def _insert_or_ignore(session: Session) -> Any:
     raise NotImplementedError(f"no INSERT ... ON CONFLICT DO NOTHING for {dialect}")
 
 
+_KEYED = MESSAGES.c.idempotency_key.is_not(None)
+_UNKEYED = MESSAGES.c.idempotency_key.is_(None)
+
+
 def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert message rows, skipping any whose idempotency key already exists."""
+    """Insert keyed message rows (reminders), skipping any whose key already exists."""
     if rows:
         statement = _insert_or_ignore(session).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
+            index_elements=["idempotency_key"], index_where=_KEYED
         )
         session.execute(statement, list(rows))
 
 
-def insert_messages_from(session: Session, columns: Sequence[str], query: Any) -> int:
-    """Insert the rows ``query`` selects into ``columns``, skipping existing keys; count them."""
+def insert_recipients(session: Session, columns: Sequence[str], query: Any) -> int:
+    """Insert the broadcast rows ``query`` selects into ``columns`` (no key), skipping a
+    recipient the broadcast already has; count them."""
     statement = (
         _insert_or_ignore(session)
         .from_select(list(columns), query)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .on_conflict_do_nothing(index_elements=["broadcast_id", "chat_id"], index_where=_UNKEYED)
     )
     result = session.execute(statement, execution_options={"preserve_rowcount": True})
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.store.models import SUBSCRIBER_DEFAULTS, ActionCount, Message, Subscriber
+from bot.store.models import (
+    SUBSCRIBER_DEFAULTS,
+    ActionCount,
+    DeliveryStatus,
+    Message,
+    Subscriber,
+)
 from bot.store.state import Store, utc_now
 
 EDITABLE = frozenset(
@@ -107,15 +113,45 @@ def deactivate(store: Store, chat_id: int, reason: str) -> None:
 
 
 def migrate_chat(store: Store, old: int, new: int) -> None:
-    """Move a supporter to the new id Telegram gave their chat."""
+    """Move a supporter to the new id Telegram gave their chat, and their messages with them.
+
+    A broadcast that has a row for the new id already keeps that one (a broadcast reaches a
+    chat once): the old id's row stays behind, skipped if it was not sent yet.
+    """
+    now = utc_now()
     with store.sessions.begin() as session:
         if session.get(Subscriber, new) is None:
             session.execute(
                 update(Subscriber)
                 .where(Subscriber.chat_id == old)
-                .values(chat_id=new, updated_at=utc_now())
+                .values(chat_id=new, updated_at=now)
             )
-        session.execute(update(Message).where(Message.chat_id == old).values(chat_id=new))
+        unkeyed = Message.idempotency_key.is_(None)
+        there = select(Message.broadcast_id).where(
+            Message.chat_id == new, unkeyed, Message.broadcast_id.is_not(None)
+        )
+        session.execute(
+            update(Message)
+            .where(
+                Message.chat_id == old,
+                unkeyed,
+                Message.broadcast_id.in_(there),
+                Message.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+            )
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                error=f"the chat moved to {new}, which has this broadcast already",
+                updated_at=now,
+            )
+        )
+        session.execute(
+            update(Message)
+            .where(
+                Message.chat_id == old,
+                or_(Message.idempotency_key.is_not(None), Message.broadcast_id.not_in(there)),
+            )
+            .values(chat_id=new)
+        )
 
 
 def count_action(store: Store, item_id: str, day: str) -> None:
