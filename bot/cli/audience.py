@@ -219,7 +219,7 @@ def import_command(csv_file: Path, config_path: str | None) -> None:
     reminder_weekday (0-6, Monday = 0). People who used /stop are never re-added.
     """
     app = core(config_path)
-    topics = {t for item in app.library.items.values() for t in item.topics}
+    topics = app.library.topics
     now = app.clock.now()
     problems = check_file(csv_file, app.settings, topics, now)
     if problems:

@@ -146,7 +146,7 @@ def library_list(
     library, _, _ = _library(config_path)
     items = library.select(kinds=[kind] if kind else [], topics=[topic] if topic else [])
     if topic and not items:
-        topics = {t for i in library.items.values() for t in i.topics}
+        topics = library.topics
         if topic not in topics:
             fail(unknown_message("topic", topic, topics))
     if as_json:

@@ -46,7 +46,7 @@ def links(config_path: str | None, out: Path, no_qr: bool, as_json: bool) -> Non
     if name.warning:
         click.echo(f"Warning: {name.warning}", err=True)
     library, _ = load_library(loaded.library_dir)
-    known = {topic for item in library.items.values() for topic in item.topics}
+    known = library.topics
     for link in settings.signup_links:
         for topic in link.topics:
             if topic not in known:

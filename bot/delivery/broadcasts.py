@@ -96,7 +96,7 @@ def plan_broadcast(
             f"{item_id} was {status.summary()}; it is no longer broadcast"
             + (" (post it with `campaign-bot post`)" if status.state == "corrected" else "")
         )
-    topics = sorted({t for item in library.items.values() for t in item.topics})
+    topics = sorted(library.topics)
     if topic and topic not in topics:
         raise BroadcastError(unknown_message("topic", topic, topics))
     if lang and lang not in settings.campaign.languages:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
@@ -63,7 +63,7 @@ def _consent(value: str, now: datetime) -> datetime:
     return moment
 
 
-def _field(name: str, raw: str, settings: Settings, topics: set[str]) -> Any:
+def _field(name: str, raw: str, settings: Settings, topics: Collection[str]) -> Any:
     value = raw.strip()
     if name == "chat_id":
         if not value.lstrip("-").isdigit() or int(value) <= 0:
@@ -117,7 +117,7 @@ def _rows(handle: TextIO) -> Iterator[tuple[int, dict[Any, Any]]]:
 
 
 def _convert(
-    row: dict[Any, Any], settings: Settings, topics: set[str], now: datetime
+    row: dict[Any, Any], settings: Settings, topics: Collection[str], now: datetime
 ) -> tuple[dict[str, Any], list[str]]:
     """The row's values for the store, and every problem found in it (all of them, not the
     first: whoever fixes the file should not have to run the import once per mistake)."""
@@ -150,7 +150,9 @@ def _convert(
     return values, []
 
 
-def check_file(path: Path, settings: Settings, topics: set[str], now: datetime) -> list[Problem]:
+def check_file(
+    path: Path, settings: Settings, topics: Collection[str], now: datetime
+) -> list[Problem]:
     """Check every row; return the problems (an empty list means the file imports cleanly)."""
     problems: list[Problem] = []
     seen: dict[int, int] = {}
@@ -173,7 +175,7 @@ def check_file(path: Path, settings: Settings, topics: set[str], now: datetime) 
 
 
 def read_file(
-    path: Path, settings: Settings, topics: set[str], now: datetime
+    path: Path, settings: Settings, topics: Collection[str], now: datetime
 ) -> Iterator[dict[str, Any]]:
     """Yield the rows of a file that ``check_file`` passed, ready for the store."""
     with path.open(newline="", encoding="utf-8-sig") as handle:

@@ -56,6 +56,11 @@ class Library:
     # Counts reloads (bot.library.reload), so caches of rendered text know when to drop.
     revision: int = 0
 
+    @property
+    def topics(self) -> frozenset[str]:
+        """Every topic some item has."""
+        return frozenset(topic for item in self.items.values() for topic in item.topics)
+
     def get(self, item_id: str) -> Item:
         """Return an item, or raise KeyError naming the closest ids."""
         try:

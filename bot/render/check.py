@@ -185,7 +185,7 @@ def _rule_problems(index: int, rule: Rule, settings: Settings, library: Library)
         if item_id not in library.items:
             message = unknown_message("item", item_id, library.items)
             problems.append(f"{where}.pick.ids: {message}")
-    topics = {topic for item in library.items.values() for topic in item.topics}
+    topics = library.topics
     for topic in rule.pick.topics:
         if topic not in topics:
             problems.append(f"{where}.pick.topics: {unknown_message('topic', topic, topics)}")
@@ -212,7 +212,7 @@ def _rule_problems(index: int, rule: Rule, settings: Settings, library: Library)
 def _schedule_problems(file: str, settings: Settings, library: Library) -> list[Problem]:
     """Find what the schedule names that the library does not have."""
     messages: list[str] = []
-    topics = {topic for item in library.items.values() for topic in item.topics}
+    topics = library.topics
     for topic in settings.schedule.topic_weights:
         if topic not in topics:
             message = unknown_message("topic", topic, topics)
@@ -225,7 +225,7 @@ def _schedule_problems(file: str, settings: Settings, library: Library) -> list[
 
 def _signup_link_problems(file: str, settings: Settings, library: Library) -> list[Problem]:
     """Find sign-up link topics the library does not have (they would preselect nothing)."""
-    topics = {topic for item in library.items.values() for topic in item.topics}
+    topics = library.topics
     return [
         Problem(
             file,

@@ -51,7 +51,7 @@ def _list_page(request: web.Request, status: int = 200, **values: Any) -> web.Re
         "broadcasts.html",
         status=status,
         items=sorted(core.library.items),
-        topics=sorted({t for i in core.library.items.values() for t in i.topics}),
+        topics=sorted(core.library.topics),
         languages=core.settings.campaign.languages,
         broadcasts=[(p, progress_json(p, _elapsed(request, p))) for p in shown],
         active=ACTIVE_BROADCAST,

@@ -56,7 +56,7 @@ async def library(request: web.Request) -> web.Response:
         items=items,
         query=query,
         kinds=sorted({i.kind for i in core.library.items.values()}),
-        topics=sorted({t for i in core.library.items.values() for t in i.topics}),
+        topics=sorted(core.library.topics),
         languages=languages,
         problems=problems,
         warnings=warnings,
