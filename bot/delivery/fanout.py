@@ -214,11 +214,11 @@ class FanOut:
         """One small look: did anything change that an idle fan-out must act on? (Holds or
         releases it at a blackout's edge on the way.)"""
         last = self._pulse
-        self._pulse, blackout = await self.selector.look()
+        self._pulse, hold = await self.selector.look()
         due = self._pulse.next_due
         if self._pulse.changed(last) or (due is not None and due <= self.clock.now()):
             return True
-        self.hold("the campaign is paused" if self._pulse.paused else blackout)
+        self.hold(hold)
         return False
 
     def _rescan(self, older_than: float) -> None:

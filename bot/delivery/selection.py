@@ -108,26 +108,25 @@ class Selector:
 
     async def look(self) -> tuple[Pulse, str | None]:
         """The small look an idle fan-out takes, in one trip to a thread: for work queued by
-        other processes (the pulse), and for a blackout beginning or ending now."""
+        other processes (the pulse), and why it must hold now (paused, a blackout), if so."""
 
         def read() -> tuple[Pulse, str | None]:
-            now = self.clock.now()
-            return pulse(self.store, ACTIVE_BROADCAST), blackout_reason(
-                self.settings, now, self.store
-            )
+            found = pulse(self.store, ACTIVE_BROADCAST)
+            return found, self._hold_reason(found.paused)
 
         return await asyncio.to_thread(read)
 
-    async def _hold(self, fanout: FanOut, *, paused: bool) -> None:
-        """Hold the fan-out while paused or in a blackout now; release it otherwise."""
-        now = self.clock.now()
-        reason = await asyncio.to_thread(blackout_reason, self.settings, now, self.store)
-        fanout.hold("the campaign is paused" if paused else reason)
+    def _hold_reason(self, paused: bool) -> str | None:
+        """Why the fan-out must hold now (the pause, else a blackout), or None (a thread)."""
+        if paused:
+            return "the campaign is paused"
+        return blackout_reason(self.settings, self.clock.now(), self.store)
 
     async def refresh(self, fanout: FanOut) -> None:
         """Pause or resume, follow new and ended broadcasts, and finish the completed ones."""
         now = self.clock.now()
-        await self._hold(fanout, paused=await asyncio.to_thread(self.store.is_paused))
+        # Hold while paused or in a blackout now; release otherwise.
+        fanout.hold(await asyncio.to_thread(lambda: self._hold_reason(self.store.is_paused())))
         active = await asyncio.to_thread(list_broadcasts, self.store, active_only=True, limit=100)
         ids = {b.id for b in active}
         for lane in (fanout.free, fanout.paid):
