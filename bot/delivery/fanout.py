@@ -262,7 +262,6 @@ class FanOut:
         await self._slots.acquire()
         await lane.pacer.acquire()
         if self._stopping or not self._open.is_set():  # paused while this one waited
-            lane.pacer.unused()
             self._slots.release()
             self.spacing.done(chat, delivered=False)
             lane.defer(row, 0.0)
@@ -272,7 +271,6 @@ class FanOut:
     def _claimed(self, job: Job, claimed: bool) -> None:
         """The claim's round committed: start the request at once, or give the row up."""
         if not claimed:
-            job.lane.pacer.unused()
             self.spacing.done(job.row.chat_id, delivered=False)
             self._slots.release()
             self.release([job.row.id])

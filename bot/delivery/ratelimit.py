@@ -42,10 +42,6 @@ class SendPacer(Protocol):
         """The granted request's claim committed: it leaves after the seconds returned."""
         ...
 
-    def unused(self) -> None:
-        """The granted request will not be made (not claimed, or held)."""
-        ...
-
     def penalize(self, retry_after: float) -> None:
         """React to a 429."""
         ...
@@ -120,9 +116,6 @@ class Pacer:
             leaves = max(now, self._departures[0] + span)
         self._departures.append(leaves)
         return leaves - now
-
-    def unused(self) -> None:
-        """Note that a granted request will not be made (nothing to count)."""
 
     async def acquire(self) -> None:
         """Wait for the next grant (and, with a ``gate``, for the gate to open) and take it."""

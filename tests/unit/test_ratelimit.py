@@ -150,8 +150,7 @@ def test_a_request_that_never_leaves_frees_its_place_in_the_window() -> None:
     pacer = Pacer(5.0, clock)
     for _ in range(pacer.limit):
         clock.now += pacer.delay()
-        pacer.take()
-        pacer.unused()  # its claim failed: nothing left
+        pacer.take()  # and its claim fails: it never departs
     clock.now += pacer.delay()
     assert pacer.delay() <= 1 / 5.0  # not held for a whole WINDOW
 
