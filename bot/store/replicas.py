@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.store.models import Duty, Process
@@ -111,30 +112,23 @@ def renew(
                     .returning(DUTIES.c.name)
                 ).scalars()
             )
-        reaped: list[tuple[str, datetime]] = []
-        if reap_before is not None:
-            reaped.extend(
-                (process, at)
-                for process, at in connection.execute(
-                    delete(PROCESSES)
-                    .where(PROCESSES.c.heartbeat_at < reap_before)
-                    .returning(PROCESSES.c.id, PROCESSES.c.heartbeat_at)
-                )
-            )
+        reaped = _reap(connection, reap_before) if reap_before is not None else []
         return Renewal(True, frozenset(renewed), tuple(reaped))
 
 
 def reap(store: Store, since: datetime) -> list[tuple[str, datetime]]:
     """Remove processes silent since ``since``; return their ids and last heartbeats."""
-    with store.sessions.begin() as session:
-        return [
-            (identity, at)
-            for identity, at in session.execute(
-                delete(PROCESSES)
-                .where(PROCESSES.c.heartbeat_at < since)
-                .returning(PROCESSES.c.id, PROCESSES.c.heartbeat_at)
-            )
-        ]
+    with store.engine.begin() as connection:
+        return _reap(connection, since)
+
+
+def _reap(connection: Connection, since: datetime) -> list[tuple[str, datetime]]:
+    removed = connection.execute(
+        delete(PROCESSES)
+        .where(PROCESSES.c.heartbeat_at < since)
+        .returning(PROCESSES.c.id, PROCESSES.c.heartbeat_at)
+    )
+    return [(identity, at) for identity, at in removed]
 
 
 def forget_others(store: Store, identity: str, now: datetime) -> list[str]:
