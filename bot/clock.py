@@ -33,3 +33,13 @@ class FixedClock:
     def advance(self, **delta: float) -> datetime:
         self.current += timedelta(**delta)
         return self.current
+
+
+def wait_for_due(due: datetime | None, now: datetime, *, most: float, overdue: float) -> float:
+    """Seconds a poller sleeps before looking again: until ``due`` (the earliest work it knows
+    of), at most ``most``; ``overdue`` when that work is due already and still there after the
+    round that should have taken it (held, failing), ``most`` when there is none."""
+    if due is None:
+        return most
+    until = (due - now).total_seconds()
+    return min(most, until) if until > 0 else overdue

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.channels.base import ErrorKind
-from bot.clock import Clock
+from bot.clock import Clock, wait_for_due
 from bot.delivery.feeds import Feed, Lane
 from bot.delivery.journal import Journal
 from bot.delivery.notify import Notifier
@@ -205,10 +205,9 @@ class FanOut:
         if busy:
             return self.options.refresh
         due = self._pulse.next_due if self._pulse is not None else None
-        until = (due - self.clock.now()).total_seconds() if due is not None else 0.0
-        # Due already (and still pending after the refresh: paused, in a blackout) or
-        # nothing due: look again after ``poll``.
-        return min(self.options.poll, until) if until > 0 else self.options.poll
+        # Due already and still pending after the refresh (paused, in a blackout): ``poll``.
+        poll = self.options.poll
+        return wait_for_due(due, self.clock.now(), most=poll, overdue=poll)
 
     async def _work_waiting(self) -> bool:
         """One small look: did anything change that an idle fan-out must act on? (Holds or

@@ -10,6 +10,7 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.clock import wait_for_due
 from bot.config import Settings
 from bot.delivery.outbox import Outbox
 from bot.schedule.planner import Planner
@@ -32,12 +33,7 @@ FULL_TICK_SECONDS = 60.0
 
 def poll_wait(due: datetime | None, now: datetime) -> float:
     """Seconds until the next poll, given the earliest work the last one found."""
-    if due is None:
-        return POLL_SECONDS
-    until = (due - now).total_seconds()
-    if until <= 0:  # due already and still there after its round
-        return DUE_AGAIN_SECONDS
-    return min(POLL_SECONDS, until)
+    return wait_for_due(due, now, most=POLL_SECONDS, overdue=DUE_AGAIN_SECONDS)
 
 
 class Worker:
