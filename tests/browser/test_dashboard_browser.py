@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -20,6 +21,17 @@ from tests.web_harness import STAFF_A, STAFF_B, dashboard_campaign
 
 pytestmark = pytest.mark.browser
 WAIT = 60  # seconds: generous, a loaded two-core machine is slow
+
+
+def waiting(browser: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
+    """A wait that looks again when a look fails while the page is being replaced.
+
+    After a form's button is clicked, the old page's element can be found and then be gone
+    before its text is read. Chromium reports that as "Node with given id does not belong
+    to the document", a plain WebDriverException rather than a stale element, so the wait
+    treats any WebDriver error as "not yet" and looks again until WAIT runs out.
+    """
+    return WebDriverWait(browser, WAIT, ignored_exceptions=(WebDriverException,))
 
 
 @pytest.fixture(name="stack")
@@ -48,14 +60,14 @@ def sign_in(browser: webdriver.Chrome, stack: Stack, staff_id: int) -> None:
     token = create_link(stack.core.store, staff_id, stack.core.clock.now())
     browser.get(f"{stack.url}/signin/{token}")
     browser.find_element(By.ID, "signin").click()
-    WebDriverWait(browser, WAIT).until(ec.url_contains("/calendar"))
+    waiting(browser).until(ec.url_contains("/calendar"))
     assert f"Sign out ({staff_id})" in browser.page_source
 
 
 def test_staff_work_the_campaign_from_a_browser(
     stack: Stack, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    wait = WebDriverWait(browser, WAIT)
+    wait = waiting(browser)
     sign_in(browser, stack, STAFF_A)
     assert browser.find_element(By.ID, "calendar").is_displayed()
     keep_screenshot(browser, tmp_path, "dashboard-calendar.png")
@@ -122,12 +134,10 @@ def test_a_broadcasts_progress_bar_moves(
     browser.get(f"{stack.url}/broadcasts")
     Select(browser.find_element(By.ID, "broadcast-item")).select_by_value("a-share")
     browser.find_element(By.ID, "plan-broadcast").click()
-    audience = WebDriverWait(browser, WAIT).until(
-        ec.presence_of_element_located((By.ID, "audience"))
-    )
+    audience = waiting(browser).until(ec.presence_of_element_located((By.ID, "audience")))
     assert "en" in audience.text and "40" in audience.text
     browser.find_element(By.ID, "confirm").click()
-    bar = WebDriverWait(browser, WAIT).until(
+    bar = waiting(browser).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, "tr[data-progress] progress"))
     )
     seen: list[int] = []
@@ -143,7 +153,7 @@ def test_a_broadcasts_progress_bar_moves(
     assert any(0 < v < 40 for v in seen), seen  # it moved in steps, not in one jump
     assert seen == sorted(seen)
     row = browser.find_element(By.CSS_SELECTOR, "tr[data-progress]")
-    WebDriverWait(browser, WAIT).until(
+    waiting(browser).until(
         lambda _: row.find_element(By.CSS_SELECTOR, "[data-count=sent]").text == "40"
     )
     keep_screenshot(browser, tmp_path, "dashboard-broadcast.png")
