@@ -245,7 +245,7 @@ async def test_a_timeout_after_the_request_left_is_uncertain_and_never_resent(
 
 
 async def test_under_faults_every_recipient_ends_final_and_nobody_gets_two(
-    campaign: Campaign, store: Store, fake_api: FakeBotAPI
+    campaign: Campaign, store: Store, fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_api.latency_ms = 20  # a dozen requests in flight when the burst of 429s starts
     fake_api.error_rate_5xx = 0.1
@@ -259,6 +259,10 @@ async def test_under_faults_every_recipient_ends_final_and_nobody_gets_two(
     async with running_harness(
         reviewed_campaign(campaign), store, fake_api, options=options, read_timeout=0.3
     ) as harness:
+        pacer = harness.audience.fanout.paid.pacer
+        answers_429: list[float] = []  # the 429s the bot got (one that timed out is uncertain)
+        penalize = pacer.penalize
+        monkeypatch.setattr(pacer, "penalize", lambda s: (answers_429.append(s), penalize(s)))
         add_subscribers(store, range(1, 201))
         broadcast = harness.queue(paid=True, rate=600)
         await harness.finished(broadcast, timeout=30)
@@ -266,16 +270,21 @@ async def test_under_faults_every_recipient_ends_final_and_nobody_gets_two(
         rows = {row.chat_id: row for row in messages(store, broadcast)}
         assert len(rows) == 200
         assert all(row.status in ("sent", "failed", "uncertain") for row in rows.values())
-        assert {chat for chat, row in rows.items() if row.status == "failed"} >= blocked
-        assert all(not subscriber(store, chat).active for chat in blocked)  # type: ignore[union-attr]
+        # A blocked chat's answer is a 403: failed, and the subscriber stops. Unless its
+        # request outlived the 0.3 s read timeout (a fault above, or a loaded machine): then
+        # the bot cannot know what happened and says uncertain, as for any other chat.
+        refused = {chat for chat in blocked if rows[chat].status == "failed"}
+        assert all(rows[chat].status == "uncertain" for chat in blocked - refused)
+        assert all(not subscriber(store, chat).active for chat in refused)  # type: ignore[union-attr]
         assert max(fake_api.per_chat_delivered.values()) == 1
         sent = {chat for chat, row in rows.items() if row.status == "sent"}
         uncertain = {chat for chat, row in rows.items() if row.status == "uncertain"}
         assert sent <= set(fake_api.per_chat_delivered) <= sent | uncertain
         assert fake_api.stats()["errors_5xx"] > 0 and uncertain
-        # Every request in flight got a 429: that is one slowdown, not one per answer.
-        pacer = harness.audience.fanout.paid.pacer
-        assert fake_api.rate_limited >= 5 and pacer.penalties == 1
+        # Every request in flight got a 429: that is one slowdown, not one per answer. (The
+        # answers come within the read timeout of each other, well inside the 1 s pause.)
+        assert fake_api.rate_limited >= 5
+        assert pacer.penalties == min(len(answers_429), 1)
 
 
 async def test_a_refused_token_holds_all_sending_for_a_while_and_tells_staff(
