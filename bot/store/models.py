@@ -206,7 +206,8 @@ class Subscriber(Base):
     """A supporter on Telegram: only what reminders need, deleted whole by /forget."""
 
     __tablename__ = "subscribers"
-    __table_args__ = (Index("ix_subscribers_due", "active", "next_reminder_at"),)
+    # Due reminders by time; with the frequency, those still without a time are a seek (0012).
+    __table_args__ = (Index("ix_subscribers_due", "active", "next_reminder_at", "reminder"),)
 
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     language: Mapped[str] = mapped_column(String(10), default=SUBSCRIBER_DEFAULTS["language"])
