@@ -29,7 +29,7 @@ from bot.delivery.ratelimit import ChatSpacing, Pacer
 from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.delivery.tuning import FanOutOptions as FanOutOptions
-from bot.store import DeliveryStatus, Store
+from bot.store import BlackoutWindow, DeliveryStatus, Store
 from bot.store.outage import OutageReporter
 from bot.store.private_outbox import FeedRow, Outcome, Pulse, recover_sending
 from bot.store.subscribers import migrate_chat
@@ -87,6 +87,8 @@ class FanOut:
         self.free.add(None, self.new_feed(None))
         self._poked = asyncio.Event()
         self._pulse: Pulse | None = None
+        self._windows: list[BlackoutWindow] = []  # stored blackouts not over at that pulse
+        self._seen: int | None = None  # the database's commit count at that pulse
         self._loop: asyncio.AbstractEventLoop | None = None
         store.watch(self.poke)
         self._slots = asyncio.Semaphore(self.options.concurrency)
@@ -211,13 +213,23 @@ class FanOut:
 
     async def _work_waiting(self) -> bool:
         """One small look: did anything change that an idle fan-out must act on? (Holds or
-        releases it at a blackout's edge on the way.)"""
+        releases it at a blackout's edge on the way.)
+
+        Nothing committed to the database since the last look (SQLite tells in microseconds):
+        the pulse and the stored windows are as they were, so the queries are skipped; the
+        time is still compared with the next due message and the blackout windows.
+        """
         last = self._pulse
-        self._pulse, hold = await self.selector.look()
-        due = self._pulse.next_due
-        if self._pulse.changed(last) or (due is not None and due <= self.clock.now()):
+        commits = self.store.commits.read()
+        if last is not None and commits is not None and commits == self._seen:
+            current = last
+        else:
+            current, self._windows = await self.selector.look()
+            self._pulse, self._seen = current, commits
+        due = current.next_due
+        if current.changed(last) or (due is not None and due <= self.clock.now()):
             return True
-        self.hold(hold)
+        self.hold(self.selector.hold_reason(current.paused, self._windows))
         return False
 
     def _rescan(self, older_than: float) -> None:

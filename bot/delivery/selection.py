@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.channels.base import ErrorKind
@@ -14,7 +15,7 @@ from bot.delivery.private import RecipientError
 from bot.library import Library
 from bot.render import Renderer, RenderError
 from bot.schedule.reminders import blackout_reason
-from bot.store import Broadcast, Store
+from bot.store import BlackoutWindow, Broadcast, Store
 from bot.store.audience import (
     ACTIVE_BROADCAST,
     BroadcastStatus,
@@ -24,6 +25,7 @@ from bot.store.audience import (
     mark_started,
     materialize_batch,
 )
+from bot.store.blackouts import stored_blackouts
 from bot.store.private_outbox import Pulse, pulse, status_counts
 
 if TYPE_CHECKING:
@@ -106,27 +108,33 @@ class Selector:
             await asyncio.gather(self._selecting, return_exceptions=True)
             self._selecting = None
 
-    async def look(self) -> tuple[Pulse, str | None]:
+    async def look(self) -> tuple[Pulse, list[BlackoutWindow]]:
         """The small look an idle fan-out takes, in one trip to a thread: for work queued by
-        other processes (the pulse), and why it must hold now (paused, a blackout), if so."""
+        other processes (the pulse), and the stored blackout windows not over yet (whether
+        one holds the fan-out is then a matter of the time: ``hold_reason``)."""
 
-        def read() -> tuple[Pulse, str | None]:
-            found = pulse(self.store, ACTIVE_BROADCAST)
-            return found, self._hold_reason(found.paused)
+        def read() -> tuple[Pulse, list[BlackoutWindow]]:
+            return pulse(self.store, ACTIVE_BROADCAST), stored_blackouts(
+                self.store, self.clock.now()
+            )
 
         return await asyncio.to_thread(read)
 
-    def _hold_reason(self, paused: bool) -> str | None:
-        """Why the fan-out must hold now (the pause, else a blackout), or None (a thread)."""
+    def hold_reason(
+        self, paused: bool, stored: Sequence[BlackoutWindow] | None = None
+    ) -> str | None:
+        """Why the fan-out must hold now (the pause, else a blackout), or None. The stored
+        windows are ``stored`` if given, else asked of the database (then call it in a
+        thread)."""
         if paused:
             return "the campaign is paused"
-        return blackout_reason(self.settings, self.clock.now(), self.store)
+        return blackout_reason(self.settings, self.clock.now(), self.store, stored)
 
     async def refresh(self, fanout: FanOut) -> None:
         """Pause or resume, follow new and ended broadcasts, and finish the completed ones."""
         now = self.clock.now()
         # Hold while paused or in a blackout now; release otherwise.
-        fanout.hold(await asyncio.to_thread(lambda: self._hold_reason(self.store.is_paused())))
+        fanout.hold(await asyncio.to_thread(lambda: self.hold_reason(self.store.is_paused())))
         active = await asyncio.to_thread(list_broadcasts, self.store, active_only=True, limit=100)
         ids = {b.id for b in active}
         for lane in (fanout.free, fanout.paid):

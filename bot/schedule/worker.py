@@ -52,6 +52,8 @@ class Worker:
         self.before_tick: list[Callable[[], Awaitable[None]]] = []
         self._full_tick_at = 0.0
         self.next_due: datetime | None = None  # the earliest work the last poll found
+        # The database's commit count and the held channels when that poll looked.
+        self._seen: tuple[int | None, list[str]] | None = None
         self._poked = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -75,20 +77,27 @@ class Worker:
             await self._look(hooks=False)
 
     async def _look(self, *, hooks: bool) -> datetime | None:
-        """The hooks (if asked), then one small query: when is the next post or delivery due?"""
+        """The hooks (if asked), then one small query: when is the next post or delivery due?
+
+        Nothing committed to the database since the last look (SQLite tells in microseconds)
+        and the same channels held: the answer is the same, so the query is skipped.
+        """
         async with self._lock:
             try:
                 for hook in self.before_tick if hooks else ():
                     await hook()
-                held = list(self.outbox.held)
+                held = sorted(self.outbox.held)
+                commits = self.outbox.store.commits.read()
+                if commits is not None and (commits, held) == self._seen:
+                    return self.next_due
                 due = await asyncio.to_thread(next_posting_work, self.outbox.store, held)
             except Exception as exc:  # the next poll retries
                 if not self.outage.failed(exc):
                     log.exception("publishing poll failed")
-                self.next_due = None
+                self.next_due = self._seen = None
                 return None
             self.outage.succeeded()
-        self.next_due = due
+        self.next_due, self._seen = due, (commits, held)
         return due
 
     async def _poll_forever(self) -> None:

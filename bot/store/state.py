@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.commits import CommitCounter
 from bot.store.database import make_engine, make_sessionmaker, upgrade
 from bot.store.models import AuditEntry, CampaignState, ChannelSession
 
@@ -31,6 +32,7 @@ class Store:
         self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
         self.migrated: tuple[str | None, str | None] | None = None  # set by upgrade()
         self._watchers: list[Callable[[], None]] = []
+        self.commits = CommitCounter(engine)  # SQLite: did anyone commit since a last look?
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from any thread) after this process queues work or pauses."""
@@ -50,6 +52,7 @@ class Store:
         self.migrated = upgrade(self.engine)
 
     def close(self) -> None:
+        self.commits.close()
         self.engine.dispose()
 
     # Campaign state: the kill switch.

@@ -18,6 +18,7 @@ from bot.delivery.broadcasts import cancel, progress
 from bot.delivery.fanout import FanOut
 from bot.store import DeliveryStatus, Store
 from bot.store.audience import BroadcastStatus, get_broadcast
+from bot.store.blackouts import add_blackout
 from bot.store.private_outbox import feed
 from tests.campaign_factory import Campaign
 from tests.fakes.telegram_api import FakeBotAPI
@@ -424,6 +425,40 @@ async def test_a_blackout_window_holds_the_broadcast_until_it_ends(
         clock.offset = timedelta(hours=1, minutes=1)  # the window is over
         await harness.finished(broadcast)
         assert fake_api.per_chat_delivered == dict.fromkeys(range(1, 6), 1)
+
+
+async def test_an_idle_fan_out_looks_only_after_a_commit_and_holds_at_a_stored_blackout(
+    campaign: Campaign, store: Store, fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ShiftedClock()
+    start = clock.now() + timedelta(hours=1)
+    add_blackout(store, start, start + timedelta(hours=1), "results day", "test", "cli", start)
+    async with running_harness(reviewed_campaign(campaign), store, fake_api, clock=clock) as h:
+        fanout = h.audience.fanout
+        looks: list[float] = []
+        look = fanout.selector.look
+        monkeypatch.setattr(fanout.selector, "look", lambda: (looks.append(1), look())[1])
+        sqlite = store.engine.dialect.name == "sqlite"
+        if sqlite:  # start-up's writes are looked at once
+            await wait_until(lambda: fanout._seen == store.commits.read(), 5, "a first look")
+        looks.clear()
+        await asyncio.sleep(0.3)  # a dozen idle rounds (QUICK polls every 0.02 s)
+        # SQLite tells that nothing was committed: no look. PostgreSQL cannot: a look a round.
+        assert len(looks) == 0 if sqlite else len(looks) > 3
+
+        clock.offset = timedelta(hours=1, minutes=1)  # in the stored window: no commit, yet
+        await wait_until(lambda: fanout._hold is not None, 5, "the fan-out to hold")
+        assert "blackout" in str(fanout._hold)
+        clock.offset = timedelta(hours=2, minutes=1)  # the window is over
+        await wait_until(lambda: fanout._hold is None, 5, "the fan-out to send again")
+        if sqlite:
+            assert looks == []
+
+        store.unwatch(fanout.poke)  # as if another process (the CLI) queued the broadcast
+        add_subscribers(store, range(1, 4))
+        broadcast = h.queue(paid=True, rate=500)
+        await h.finished(broadcast)
+        assert fake_api.per_chat_delivered == dict.fromkeys(range(1, 4), 1)
 
 
 async def test_cancel_skips_the_recipients_not_sent_yet(

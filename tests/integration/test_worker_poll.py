@@ -19,6 +19,7 @@ from bot.schedule.worker import (
     poll_wait,
 )
 from bot.store import Store
+from bot.store.due import next_posting_work
 from bot.store.models import Delivery, Post
 from bot.store.posts import create_post
 
@@ -132,6 +133,35 @@ async def test_a_delivery_on_a_held_channel_makes_no_round_until_the_hold_ends(
     worker.outbox.held.clear()
     await worker.poll()
     assert worker.ticks == 2  # the hold ended: a round at once
+
+
+async def test_while_nothing_is_committed_the_poll_skips_its_query(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    worker = CountingWorker(OutboxStub(store, FixedClock(now)))
+    queries: list[object] = []
+
+    def counted(*args: Any) -> datetime | None:
+        queries.append(args)
+        return next_posting_work(*args)
+
+    monkeypatch.setattr("bot.schedule.worker.next_posting_work", counted)
+    await worker.poll()
+    first = len(queries)
+    for _ in range(5):
+        await worker.poll()
+    # SQLite says nothing was committed: no query. PostgreSQL cannot say: one a poll.
+    sqlite = store.engine.dialect.name == "sqlite"
+    assert len(queries) == first + (0 if sqlite else 5)
+
+    worker.outbox.held["telegram"] = "Telegram is unreachable"  # changes the answer
+    await worker.poll()
+    assert len(queries) == first + (1 if sqlite else 6)
+
+    schedule_post(store, now - timedelta(minutes=1))  # committed elsewhere (the CLI)
+    await worker.poll()
+    assert worker.ticks == 2  # found at the next poll, and due: a round
 
 
 def test_the_poll_waits_for_the_next_due_work_at_most_poll_seconds() -> None:
