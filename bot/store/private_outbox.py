@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.store.models import Broadcast, CampaignState, DeliveryStatus, Message, Subscriber
@@ -84,13 +85,30 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def insert_recipients(session: Session, columns: Sequence[str], query: Any) -> int:
     """Insert the broadcast rows ``query`` selects into ``columns`` (no key), skipping a
-    recipient the broadcast already has; count them."""
-    statement = (
+    recipient the broadcast already has; count them.
+
+    On PostgreSQL a plain INSERT is tried first, in a savepoint: ON CONFLICT makes every row
+    a speculative insertion (a probe of the pair index, then an insert and a confirmation),
+    ~2 us a row of the ~8 us a selection spends writing one. The unique index still refuses
+    a second row for a recipient; when it does (a chat that ``migrate_chat`` moved past the
+    cursor, a selection started over), the batch is rolled back to the savepoint and written
+    again skipping the recipients it has. SQLite checks the index before each row either way.
+    """
+    skipping = (
         _insert_or_ignore(session)
         .from_select(list(columns), query)
         .on_conflict_do_nothing(index_elements=["broadcast_id", "chat_id"], index_where=_UNKEYED)
     )
-    result = session.execute(statement, execution_options={"preserve_rowcount": True})
+    options = {"preserve_rowcount": True}
+    if session.get_bind().dialect.name == "postgresql":
+        try:
+            with session.begin_nested():
+                plain = insert(MESSAGES).from_select(list(columns), query)
+                result = session.execute(plain, execution_options=options)
+            return int(result.rowcount)  # type: ignore[attr-defined]
+        except IntegrityError:
+            pass  # rolled back to the savepoint; the rest of the transaction stands
+    result = session.execute(skipping, execution_options=options)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

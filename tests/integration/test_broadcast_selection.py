@@ -136,3 +136,15 @@ def test_a_chat_moving_to_an_id_the_broadcast_has_already_gets_it_once(store: St
     assert {(row.chat_id, row.status) for row in messages(store, sent.id)} == rows
     migrate_chat(store, 3, 4)  # a free id: the row follows the chat
     assert recipients(store, sent.id) == Counter([1, 2, 4])
+
+
+def test_a_chat_moved_past_the_cursor_mid_selection_gets_one_row(store: Store) -> None:
+    audience = add_subscribers(store, range(1, 21))
+    sent = broadcast(store)
+    assert materialize_batch(store, sent.id, LANGUAGES, 5, NOW) == (5, False)
+    migrate_chat(store, 3, 100)  # selected already; its row moves with it, past the cursor
+    assert materialize_batch(store, sent.id, LANGUAGES, 5, NOW) == (5, False)  # 6..10: none
+    select_all(store, sent.id, 5)  # the batch that reaches chat 100 skips it, the rest go in
+    expected = Counter(c for c in audience if c != 3) + Counter([100])
+    assert recipients(store, sent.id) == expected
+    assert get_broadcast(store, sent.id).total == len(audience)
