@@ -18,13 +18,14 @@ class CommitCounter:
     the value they saw at their last look and skip the look's queries when it is the same.
 
     ``read`` returns None where there is no such number (PostgreSQL, an in-memory SQLite
-    database) or the read failed: the caller then looks, as it would without a counter.
+    database, a ``file:`` URI it does not open) or the read failed: the caller then looks,
+    as it would without a counter.
     """
 
     def __init__(self, engine: Engine) -> None:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
-        in_memory = not database or database == ":memory:" or database.startswith("file:")
-        self._path = None if in_memory else database
+        plain_file = database and database != ":memory:" and not database.startswith("file:")
+        self._path = database if plain_file else None
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
