@@ -94,11 +94,6 @@ def insert_recipients(session: Session, columns: Sequence[str], query: Any) -> i
     cursor, a selection started over), the batch is rolled back to the savepoint and written
     again skipping the recipients it has. SQLite checks the index before each row either way.
     """
-    skipping = (
-        _insert_or_ignore(session)
-        .from_select(list(columns), query)
-        .on_conflict_do_nothing(index_elements=["broadcast_id", "chat_id"], index_where=_UNKEYED)
-    )
     options = {"preserve_rowcount": True}
     if session.get_bind().dialect.name == "postgresql":
         try:
@@ -108,6 +103,11 @@ def insert_recipients(session: Session, columns: Sequence[str], query: Any) -> i
             return int(result.rowcount)  # type: ignore[attr-defined]
         except IntegrityError:
             pass  # rolled back to the savepoint; the rest of the transaction stands
+    skipping = (
+        _insert_or_ignore(session)
+        .from_select(list(columns), query)
+        .on_conflict_do_nothing(index_elements=["broadcast_id", "chat_id"], index_where=_UNKEYED)
+    )
     result = session.execute(skipping, execution_options=options)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
