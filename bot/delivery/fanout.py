@@ -25,7 +25,7 @@ from bot.delivery.journal import Journal
 from bot.delivery.notify import Notifier
 from bot.delivery.outcomes import Decision, after_error, final, sent
 from bot.delivery.private import Keyboard, PrivateSender, RecipientError
-from bot.delivery.ratelimit import ChatSpacing, Pacer
+from bot.delivery.ratelimit import ChatSpacing, Departure, Pacer
 from bot.delivery.replicas import PACER, SOLO, Ownership
 from bot.delivery.selection import Selector
 from bot.delivery.tuning import FanOutOptions as FanOutOptions
@@ -286,9 +286,9 @@ class FanOut:
             self._slots.release()
             self.release([job.row.id])
             return
-        hold = job.lane.pacer.departed()
+        departure = job.lane.pacer.departed()
         self.selector.touched(job.row.broadcast_id)
-        self._spawn(self._deliver(job, hold))
+        self._spawn(self._deliver(job, departure))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -323,14 +323,15 @@ class FanOut:
             self._texts[key] = self.selector.render(item_id, lang)
         return self._texts[key]
 
-    async def _deliver(self, job: Job, hold: float = 0.0) -> None:
-        """Send a claimed row (after ``hold`` seconds, when commits bunched departures)."""
+    async def _deliver(self, job: Job, departure: Departure) -> None:
+        """Send a claimed row (after the departure's hold, when commits bunched departures)."""
         row, lane = job.row, job.lane
         chat = row.chat_id
         delivered = True  # unless Telegram said otherwise
         try:
-            if hold > 0:
-                await asyncio.sleep(hold)
+            if departure.hold > 0:
+                await asyncio.sleep(departure.hold)
+            lane.pacer.left(departure)
             message_id = await self.sender.send(
                 chat, job.text, keyboard=job.keyboard, paid=lane.paid
             )

@@ -7,6 +7,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 # After a stall (event loop busy, slow commit) the pacer may catch up this much, no more:
@@ -27,8 +28,19 @@ MIN_SHARE = 0.1  # never slower than this share of the configured rate
 # timer may take (1.012 s at 29.4/s, 1.020 s at 980/s), so no second ever holds more than
 # ``limit``. The check is made when a request leaves (its claim committed), against the
 # departures before it: checked at the grant instead, it would count each claim's commit
-# delay twice and cost 1 to 2 % of the rate at 1000/s.
+# delay twice and cost 1 to 2 % of the rate at 1000/s. Each departure counts from when the
+# request really left (``Pacer.left``): a busy event loop starts some requests late, and
+# counted from their planned time they would leave room for a burst a second later.
 WINDOW_SLACK = 1.02
+
+
+@dataclass(slots=True)
+class Departure:
+    """A granted request about to leave: wait ``hold`` seconds first; ``at`` is when it
+    leaves, as far as the pacer knows (moved later by ``Pacer.left`` if it left late)."""
+
+    hold: float
+    at: float
 
 
 class SendPacer(Protocol):
@@ -38,8 +50,12 @@ class SendPacer(Protocol):
         """Wait for the next grant and take it (one request about to be claimed)."""
         ...
 
-    def departed(self) -> float:
-        """The granted request's claim committed: it leaves after the seconds returned."""
+    def departed(self) -> Departure:
+        """The granted request's claim committed: it leaves after the departure's hold."""
+        ...
+
+    def left(self, departure: Departure) -> None:
+        """The request is leaving now (after its hold): later departures count from now."""
         ...
 
     def penalize(self, retry_after: float) -> None:
@@ -77,7 +93,7 @@ class Pacer:
         self.paused_until = 0.0
         self._changed = 0.0
         self.penalties = 0
-        self._departures: deque[float] = deque(maxlen=self.limit)
+        self._departures: deque[Departure] = deque(maxlen=self.limit)
         # Open only while this process may pace the bot (replicas: holds the pacer duty).
         self.gate = gate
 
@@ -106,16 +122,22 @@ class Pacer:
         catch_up = CATCH_UP if self.rate * CATCH_UP >= 1.0 else CATCH_UP_SHARE / self.rate
         self._tat = max(self._tat, now - catch_up, self.paused_until) + 1.0 / self.rate
 
-    def departed(self) -> float:
-        """A granted request is ready to leave: return how many seconds it must wait so that
+    def departed(self) -> Departure:
+        """A granted request is ready to leave: it must wait the departure's ``hold`` so that
         any ``limit`` departures in a row span the window (0 unless commits bunched them)."""
         now = self._clock()
         leaves = now
         if len(self._departures) == self.limit:
             span = (self.limit - CATCH_UP_SHARE) / self.rate
-            leaves = max(now, self._departures[0] + span)
-        self._departures.append(leaves)
-        return leaves - now
+            leaves = max(now, self._departures[0].at + span)
+        departure = Departure(leaves - now, leaves)
+        self._departures.append(departure)
+        return departure
+
+    def left(self, departure: Departure) -> None:
+        """The request is leaving now: if later than planned (the loop was busy, its timer
+        fired late), later departures are spaced from now."""
+        departure.at = max(departure.at, self._clock())
 
     async def acquire(self) -> None:
         """Wait for the next grant (and, with a ``gate``, for the gate to open) and take it."""

@@ -26,7 +26,7 @@ def grants_within(pacer: Pacer, clock: Clock, seconds: float) -> list[float]:
             return times
         clock.now += wait
         pacer.take()
-        pacer.departed()  # the request leaves at its grant
+        pacer.left(pacer.departed())  # the request leaves at its grant
         times.append(clock.now)
 
 
@@ -56,7 +56,7 @@ def test_a_slow_pacer_never_fits_one_more_message_into_a_second() -> None:
     while late.now < 110.0:
         late.now += paced.delay() + 0.001  # every wake-up a millisecond late
         paced.take()
-        paced.departed()
+        paced.left(paced.departed())
         count += 1
     assert count >= 29.4 * 10 - 1
 
@@ -113,14 +113,14 @@ def leave_late(pacer: Pacer, clock: Clock, count: int, late: list[float]) -> lis
         while committing and min(committing) <= clock.now + wait:  # a commit lands first
             clock.now = max(clock.now, min(committing))
             committing.remove(min(committing))
-            departures.append(clock.now + pacer.departed())
+            departures.append(clock.now + pacer.departed().hold)
             wait = pacer.delay()
         clock.now += wait
         pacer.take()
         committing.append(clock.now + late[index % len(late)])
     for moment in sorted(committing):
         clock.now = max(clock.now, moment)
-        departures.append(clock.now + pacer.departed())
+        departures.append(clock.now + pacer.departed().hold)
     return departures
 
 
@@ -167,3 +167,24 @@ def test_claims_that_commit_late_cost_the_rate_nothing_and_never_exceed_the_cap(
     assert most_in_one_second(departures) <= pacer.limit
     assert len(departures) / (departures[-1] - departures[0]) >= 980 * 0.995
     assert departures == sorted(departures)  # the holds keep departures in commit order
+
+
+def test_a_request_that_leaves_late_is_counted_from_when_it_left() -> None:
+    # At 29.4/s, 31 requests span 1.02 s when each leaves at its grant. One that leaves
+    # 25 ms late (a busy event loop) would share a second with the 30 after it, unless the
+    # pacer spaces them from when it really left.
+    clock = Clock()
+    pacer = Pacer(29.4, clock)
+    departures: list[float] = []
+    for index in range(90):
+        clock.now += pacer.delay()
+        pacer.take()
+        departure = pacer.departed()
+        clock.now += departure.hold
+        if index == 5:
+            clock.now += 0.025
+        pacer.left(departure)
+        departures.append(clock.now)
+    assert most_in_one_second(departures) <= 30
+    # Only the request 30 places after the late one waits, for the 25 ms it lost.
+    assert len(departures) / (departures[-1] - departures[0]) >= 29.4 * 0.99
