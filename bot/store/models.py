@@ -288,7 +288,8 @@ class Message(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         # One row per recipient of a broadcast: two integers, cheaper to keep up than a text
-        # key when a selection writes a million rows.
+        # key when a selection writes a million rows. It also finds a chat's broadcast rows
+        # (``chat_rows``), one probe per broadcast.
         Index(
             "uq_messages_broadcast_chat",
             "broadcast_id",
@@ -296,6 +297,14 @@ class Message(Base):
             unique=True,
             sqlite_where=text("idempotency_key IS NULL"),
             postgresql_where=text("idempotency_key IS NULL"),
+        ),
+        # A chat's keyed rows (reminders, broadcast rows before 0010): the rows the pair
+        # index does not hold. Broadcast rows stay out of it: no entry per recipient (0013).
+        Index(
+            "ix_messages_keyed_chat",
+            "chat_id",
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+            postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
     )
 
@@ -306,7 +315,7 @@ class Message(Base):
     # ``broadcasts.id``, or None for a reminder. No foreign key: only the selection writes
     # broadcast rows, holding the broadcast's row, and the check cost ~4 us a row (0011).
     broadcast_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
     item_id: Mapped[str] = mapped_column(String(100))
     lang: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)

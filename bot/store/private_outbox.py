@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -72,6 +83,19 @@ def _insert_or_ignore(session: Session) -> Any:
 
 _KEYED = MESSAGES.c.idempotency_key.is_not(None)
 _UNKEYED = MESSAGES.c.idempotency_key.is_(None)
+
+
+def chat_rows(chat_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Two conditions that find every message of ``chat_id`` between them, each through an
+    index: its keyed rows (``ix_messages_keyed_chat``), and its broadcast rows through the
+    pair index, one probe per broadcast (there is no index on the chat alone: it would
+    take an entry for every recipient a selection writes). Run a statement once for each."""
+    chat = MESSAGES.c.chat_id == chat_id
+    every_broadcast = select(Broadcast.id).scalar_subquery()
+    return (
+        and_(_KEYED, chat),
+        and_(_UNKEYED, MESSAGES.c.broadcast_id.in_(every_broadcast), chat),
+    )
 
 
 def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:

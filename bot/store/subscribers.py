@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.models import (
@@ -15,6 +15,7 @@ from bot.store.models import (
     Message,
     Subscriber,
 )
+from bot.store.private_outbox import chat_rows
 from bot.store.state import Store, utc_now
 
 EDITABLE = frozenset(
@@ -88,16 +89,19 @@ def stop(store: Store, chat_id: int) -> bool:
         row.next_reminder_at = None
         row.last_reminded_on = None
         row.updated_at = now
-        session.execute(delete(Message).where(Message.chat_id == chat_id))
+        for rows in chat_rows(chat_id):
+            session.execute(delete(Message).where(rows))
     return True
 
 
 def forget(store: Store, chat_id: int) -> int:
     """Delete every row about a supporter (settings and queued messages); return rows deleted."""
     with store.sessions.begin() as session:
-        messages = session.execute(delete(Message).where(Message.chat_id == chat_id))
-        rows = session.execute(delete(Subscriber).where(Subscriber.chat_id == chat_id))
-        return int(messages.rowcount + rows.rowcount)  # type: ignore[attr-defined]
+        deleted = 0
+        for rows in chat_rows(chat_id):
+            deleted += session.execute(delete(Message).where(rows)).rowcount  # type: ignore[attr-defined]
+        settings = session.execute(delete(Subscriber).where(Subscriber.chat_id == chat_id))
+        return int(deleted + settings.rowcount)  # type: ignore[attr-defined]
 
 
 def deactivate(store: Store, chat_id: int, reason: str) -> None:
@@ -126,17 +130,16 @@ def migrate_chat(store: Store, old: int, new: int) -> None:
                 .where(Subscriber.chat_id == old)
                 .values(chat_id=new, updated_at=now)
             )
-        unkeyed = Message.idempotency_key.is_(None)
-        there = select(Message.broadcast_id).where(
-            Message.chat_id == new, unkeyed, Message.broadcast_id.is_not(None)
-        )
+        old_keyed, old_broadcasts = chat_rows(old)
+        there = select(Message.broadcast_id).where(chat_rows(new)[1])  # broadcasts it has
         session.execute(
             update(Message)
             .where(
-                Message.chat_id == old,
-                unkeyed,
+                old_broadcasts,
                 Message.broadcast_id.in_(there),
-                Message.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+                # ``|| ''``: not a column SQLite would search (through every unsent row of
+                # each broadcast) instead of the pair index.
+                Message.status.concat("").in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
             )
             .values(
                 status=DeliveryStatus.SKIPPED,
@@ -144,12 +147,10 @@ def migrate_chat(store: Store, old: int, new: int) -> None:
                 updated_at=now,
             )
         )
+        session.execute(update(Message).where(old_keyed).values(chat_id=new))
         session.execute(
             update(Message)
-            .where(
-                Message.chat_id == old,
-                or_(Message.idempotency_key.is_not(None), Message.broadcast_id.not_in(there)),
-            )
+            .where(old_broadcasts, Message.broadcast_id.not_in(there))
             .values(chat_id=new)
         )
 

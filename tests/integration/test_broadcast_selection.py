@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from bot.store import Broadcast, DeliveryStatus, Store
 from bot.store import audience as audience_queries
 from bot.store.audience import create_broadcast, get_broadcast, materialize_batch
 from bot.store.private_outbox import MESSAGES
-from bot.store.subscribers import migrate_chat
+from bot.store.subscribers import forget, migrate_chat
 from tests.integration.test_fanout_support import add_subscribers, messages
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -148,3 +148,34 @@ def test_a_chat_moved_past_the_cursor_mid_selection_gets_one_row(store: Store) -
     expected = Counter(c for c in audience if c != 3) + Counter([100])
     assert recipients(store, sent.id) == expected
     assert get_broadcast(store, sent.id).total == len(audience)
+
+
+def test_forget_and_a_move_find_every_kind_of_row_of_a_chat(store: Store) -> None:
+    # A chat's rows are found through two indexes (no index on the chat alone): its keyed
+    # rows (a reminder; a broadcast row written before revision 0010) and its broadcast rows.
+    add_subscribers(store, [1, 2])
+    first, second = broadcast(store), broadcast(store)
+    select_all(store, first.id, 10)
+    select_all(store, second.id, 10)
+    keyed = [
+        {**row_for(None, chat), "kind": "reminder", "idempotency_key": f"rem:{chat}:2026-11-24"}
+        for chat in (1, 2)
+    ] + [{**row_for(first.id, chat), "idempotency_key": f"b:{first.id}:{chat}"} for chat in (1, 2)]
+    with store.engine.begin() as connection:
+        connection.execute(insert(MESSAGES), keyed)
+
+    def rows_of(chat: int) -> Counter[tuple[int | None, str | None]]:
+        with store.engine.connect() as connection:
+            found = connection.execute(
+                select(MESSAGES.c.broadcast_id, MESSAGES.c.idempotency_key).where(
+                    MESSAGES.c.chat_id == chat
+                )
+            )
+            return Counter((row.broadcast_id, row.idempotency_key) for row in found)
+
+    two = rows_of(2)
+    assert sum(two.values()) == 4
+    migrate_chat(store, 2, 5)  # every row of chat 2 follows it
+    assert rows_of(2) == Counter() and rows_of(5) == two
+    assert forget(store, 5) == 4 + 1  # its four messages and its settings
+    assert rows_of(5) == Counter() and sum(rows_of(1).values()) == 4
