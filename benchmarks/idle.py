@@ -25,12 +25,18 @@ from benchmarks.subscribers import fill_subscribers  # noqa: E402
 TOKEN = "123456:BENCH-token"
 SETTLE_SECONDS = 5.0  # after start-up (migrations, recovery, first refresh) before measuring
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WINDOW_SECONDS = 10.0
+
+
+def process_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def process_cpu(pid: int) -> float:
     """User plus system CPU seconds of a process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return sum(process_times(pid))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -79,9 +85,17 @@ def run_idle(
                     raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
             time.sleep(SETTLE_SECONDS)
-            cpu, started = process_cpu(worker.pid), time.monotonic()
-            time.sleep(seconds)
-            cpu, elapsed = process_cpu(worker.pid) - cpu, time.monotonic() - started
+            first, started = process_times(worker.pid), time.monotonic()
+            # CPU per window, to tell a steady cost from a burst (and when the burst came).
+            windows, last = [], sum(first)
+            while (left := started + seconds - time.monotonic()) > 0:
+                time.sleep(min(WINDOW_SECONDS, left))
+                windows.append(process_cpu(worker.pid) - last)
+                last += windows[-1]
+            shown = " ".join(f"{w:.2f}" for w in windows)
+            print(f"  idle worker, CPU s per {WINDOW_SECONDS:.0f} s: {shown}", file=sys.stderr)
+            user, system = (b - a for a, b in zip(first, process_times(worker.pid), strict=True))
+            elapsed = time.monotonic() - started
             rss = peak_rss_mb(worker.pid)
         finally:
             worker.terminate()
@@ -89,17 +103,25 @@ def run_idle(
     return {
         "name": f"idle worker, {subscribers:,} subscribers, {backend}",
         "seconds": elapsed,
-        "cpu": cpu,
-        "share": cpu / elapsed,
+        "cpu": user + system,
+        "user": user,
+        "system": system,
+        "share": (user + system) / elapsed,
+        "busiest_window": max(windows, default=0.0),
         "peak_rss_mb": rss,
     }
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| run | seconds | CPU s | share of a core | peak RSS MB |", "|---|---|---|---|---|"]
+    lines = [
+        f"| run | seconds | CPU s (user + system) | share of a core "
+        f"| busiest {WINDOW_SECONDS:.0f} s, CPU s | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         lines.append(
-            f"| {r['name']} | {r['seconds']:.0f} | {r['cpu']:.2f} | {r['share']:.2%} | "
+            f"| {r['name']} | {r['seconds']:.0f} | {r['cpu']:.2f} ({r['user']:.2f} + "
+            f"{r['system']:.2f}) | {r['share']:.2%} | {r['busiest_window']:.2f} | "
             f"{r['peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
