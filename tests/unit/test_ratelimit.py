@@ -142,7 +142,7 @@ def test_a_stalled_database_does_not_release_a_burst_above_the_window() -> None:
     late = [0.002] * 499 + [0.3]
     departures = leave_late(pacer, clock, 5000, late)
     assert most_in_one_second(departures) <= pacer.limit
-    assert pacer.limit <= 980  # under a cap of 1000
+    assert pacer.limit == 965  # 35 under a cap of 1000
 
 
 def test_a_request_that_never_leaves_frees_its_place_in_the_window() -> None:
@@ -157,13 +157,14 @@ def test_a_request_that_never_leaves_frees_its_place_in_the_window() -> None:
 
 def test_claims_that_commit_late_cost_the_rate_nothing_and_never_exceed_the_cap() -> None:
     """Claims commit 1 to 30 ms after their grant (a journal round every 20 ms): the requests
-    leave at the configured rate, and never more than ``limit`` (the cap, 1000) in a second."""
+    leave at the configured rate, and never more than ``limit`` in a second: 985 at 980/s,
+    leaving 15 of the cap of 1000 to jitter on the way."""
     chance = random.Random(3)
     late = [chance.uniform(0.001, 0.030) for _ in range(997)]
     clock = Clock()
     pacer = Pacer(980.0, clock)
     departures = leave_late(pacer, clock, 20_000, late)
-    assert pacer.limit == 1000
+    assert pacer.limit == 985
     assert most_in_one_second(departures) <= pacer.limit
     assert len(departures) / (departures[-1] - departures[0]) >= 980 * 0.995
     assert departures == sorted(departures)  # the holds keep departures in commit order
