@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import html
 import json
 import math
@@ -1103,6 +1104,12 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with fake:
+        # Out of the collector: the objects built at start (aiohttp, this module). Scanning
+        # them in every full collection stalled the fake 24-34 ms a few times a minute, and
+        # a stalled fake counts the requests that waited in the next second's window (it
+        # stands in for Telegram, whose servers do not stop for ours): at 960/s, up to 998 in
+        # one second where the bot sent at most 965. With them frozen: 6 ms at most.
+        gc.freeze()
         print(f"READY {fake.port}", flush=True)
         await stop.wait()
 
