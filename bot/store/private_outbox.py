@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -96,6 +97,14 @@ def chat_rows(chat_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
         and_(_KEYED, chat),
         and_(_UNKEYED, MESSAGES.c.broadcast_id.in_(every_broadcast), chat),
     )
+
+
+def delete_chat_messages(session: Session, chat_id: int) -> int:
+    """Delete every message of ``chat_id`` (``/stop``, ``/forget``); return how many."""
+    deleted = 0
+    for rows in chat_rows(chat_id):
+        deleted += session.execute(delete(MESSAGES).where(rows)).rowcount  # type: ignore[attr-defined]
+    return deleted
 
 
 def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from bot.store.models import (
     Message,
     Subscriber,
 )
-from bot.store.private_outbox import chat_rows
+from bot.store.private_outbox import chat_rows, delete_chat_messages
 from bot.store.state import Store, utc_now
 
 EDITABLE = frozenset(
@@ -89,19 +89,16 @@ def stop(store: Store, chat_id: int) -> bool:
         row.next_reminder_at = None
         row.last_reminded_on = None
         row.updated_at = now
-        for rows in chat_rows(chat_id):
-            session.execute(delete(Message).where(rows))
+        delete_chat_messages(session, chat_id)
     return True
 
 
 def forget(store: Store, chat_id: int) -> int:
     """Delete every row about a supporter (settings and queued messages); return rows deleted."""
     with store.sessions.begin() as session:
-        deleted = 0
-        for rows in chat_rows(chat_id):
-            deleted += session.execute(delete(Message).where(rows)).rowcount  # type: ignore[attr-defined]
+        messages = delete_chat_messages(session, chat_id)
         settings = session.execute(delete(Subscriber).where(Subscriber.chat_id == chat_id))
-        return int(deleted + settings.rowcount)  # type: ignore[attr-defined]
+        return int(messages + settings.rowcount)  # type: ignore[attr-defined]
 
 
 def deactivate(store: Store, chat_id: int, reason: str) -> None:
@@ -131,7 +128,8 @@ def migrate_chat(store: Store, old: int, new: int) -> None:
                 .values(chat_id=new, updated_at=now)
             )
         old_keyed, old_broadcasts = chat_rows(old)
-        there = select(Message.broadcast_id).where(chat_rows(new)[1])  # broadcasts it has
+        _, new_broadcasts = chat_rows(new)
+        there = select(Message.broadcast_id).where(new_broadcasts)  # broadcasts it has
         session.execute(
             update(Message)
             .where(
